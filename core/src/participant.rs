@@ -56,7 +56,11 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_unknown() {
-        for k in [ParticipantKind::Customer, ParticipantKind::Agent, ParticipantKind::System] {
+        for k in [
+            ParticipantKind::Customer,
+            ParticipantKind::Agent,
+            ParticipantKind::System,
+        ] {
             assert_eq!(k.as_str().parse::<ParticipantKind>(), Ok(k));
             assert_eq!(k.as_str().to_lowercase().parse::<ParticipantKind>(), Ok(k));
         }

@@ -1,1 +1,49 @@
-//! x
+//! `livechat-gateway`: the HTTP front door, Engine.IO v4 and Socket.IO v5 (ours), on glommio,
+//! one executor per core.
+//!
+//! Architecture Invariant: this is the only crate that knows HTTP, Socket.IO and JSON wire
+//! formats. `livechat-core` stays sans-IO; `livechat-shard-router` knows executors.
+//!
+//! - [`config`]: settings and their defaults.
+//! - [`error`]: the one error type and its mapping to statuses and close reasons.
+//! - [`http`]: HTTP/1.1 parsing, responses, the connection loop.
+//! - [`engineio`]: Engine.IO sessions, polling, WebSocket, upgrade, heartbeat.
+//! - [`socketio`]: Socket.IO packets, namespaces, sockets, rooms, acks, broadcasts.
+//! - [`runtime`]: executors, the mesh inbox, connection hand-over, shutdown.
+//! - [`serve`]: run until SIGINT/SIGTERM.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use livechat_gateway::{config::GatewayConfig, socketio::{Namespace, SocketIo}};
+//!
+//! let io = SocketIo::new().namespace(
+//!     Namespace::new("/")
+//!         .on("join", |socket, ev| {
+//!             if let Ok(room) = ev.arg::<String>(0) {
+//!                 socket.join(&room);
+//!             }
+//!         })
+//!         .on("say", |socket, ev| {
+//!             // To everyone in the room, on every executor, sender included.
+//!             if let (Some(io), Ok(room)) = (socket.io(), ev.arg::<String>(0)) {
+//!                 io.to(&room).emit_raw("said", &ev.args[1..], ev.binary);
+//!             }
+//!             if let Some(ack) = ev.ack {
+//!                 ack.send(&true);
+//!             }
+//!         }),
+//! );
+//! livechat_gateway::serve::serve_until_signal(GatewayConfig::default(), Arc::new(io)).unwrap();
+//! ```
+
+pub mod config;
+pub mod engineio;
+pub mod error;
+pub mod http;
+pub mod runtime;
+pub mod serve;
+pub mod socketio;
+
+pub use error::GatewayError;

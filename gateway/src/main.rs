@@ -1,1 +1,102 @@
-fn main() {}
+//! `livechat`: the livechat server binary.
+//!
+//! `livechat serve` runs the gateway with one executor per core. Until the chat engine lands,
+//! namespace `/` accepts every connection and no events.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use livechat_gateway::config::{Cors, GatewayConfig, Transports};
+use livechat_gateway::socketio::{Namespace, SocketIo};
+
+#[derive(Parser, Debug)]
+#[command(name = "livechat", version, about = "Customer live chat backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+/// Gateway flags shared by the binary and the examples.
+#[derive(Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address to listen on (repeatable).
+    #[arg(
+        long = "listen",
+        env = "LIVECHAT_LISTEN",
+        value_delimiter = ',',
+        default_value = "0.0.0.0:8080"
+    )]
+    listen: Vec<SocketAddr>,
+    /// Number of executors (default: one per available CPU).
+    #[arg(long, env = "LIVECHAT_EXECUTORS")]
+    executors: Option<usize>,
+    /// Engine.IO ping interval.
+    #[arg(long, env = "LIVECHAT_PING_INTERVAL_MS", default_value_t = 25_000)]
+    ping_interval_ms: u64,
+    /// Engine.IO ping timeout.
+    #[arg(long, env = "LIVECHAT_PING_TIMEOUT_MS", default_value_t = 20_000)]
+    ping_timeout_ms: u64,
+    /// Largest message / polling body in bytes.
+    #[arg(long, env = "LIVECHAT_MAX_PAYLOAD", default_value_t = 1_000_000)]
+    max_payload: usize,
+    /// Allowed CORS origin (repeatable; `*` for any).
+    #[arg(
+        long = "cors-origin",
+        env = "LIVECHAT_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    cors_origin: Vec<String>,
+    /// Allowed transports: `polling,websocket` or `websocket`.
+    #[arg(long, env = "LIVECHAT_TRANSPORTS", default_value = "polling,websocket")]
+    transports: Transports,
+}
+
+impl ServeArgs {
+    fn config(&self) -> GatewayConfig {
+        GatewayConfig {
+            listen: self.listen.clone(),
+            executors: self.executors,
+            ping_interval: Duration::from_millis(self.ping_interval_ms),
+            ping_timeout: Duration::from_millis(self.ping_timeout_ms),
+            max_payload: self.max_payload,
+            cors: Cors {
+                origins: self.cors_origin.clone(),
+            },
+            transports: self.transports,
+            ..GatewayConfig::default()
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LIVECHAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let cfg = args.config();
+            tracing::info!(
+                executors = cfg
+                    .executors
+                    .unwrap_or_else(livechat_shard_router::available_cpus),
+                "starting livechat gateway"
+            );
+            let io = SocketIo::new().namespace(Namespace::new("/"));
+            livechat_gateway::serve::serve_until_signal(cfg, Arc::new(io))?;
+        }
+    }
+    Ok(())
+}

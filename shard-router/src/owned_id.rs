@@ -93,7 +93,13 @@ mod tests {
 
     #[test]
     fn foreign_shapes_have_no_owner() {
-        for bad in ["", "abc", "AAAAAAAAAAAAAAAAAAA", "AA!AAAAAAAAAAAAAAAAA", "ÄAAAAAAAAAAAAAAAAAA"] {
+        for bad in [
+            "",
+            "abc",
+            "AAAAAAAAAAAAAAAAAAA",
+            "AA!AAAAAAAAAAAAAAAAA",
+            "ÄAAAAAAAAAAAAAAAAAA",
+        ] {
             assert_eq!(OwnedIds::owner_of(bad), None, "{bad}");
         }
     }

@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const DEFAULT_BIN_DIR = resolve(REPO_ROOT, 'target', 'debug', 'examples');
@@ -64,7 +65,8 @@ export function startServer(name, args = []) {
   });
 
   const exited = new Promise((res) => {
-    child.once('exit', (code, signal) => {
+    // 'close' (not 'exit'): fires once the process exited AND its stdio is drained.
+    child.once('close', (code, signal) => {
       live.delete(child);
       res({ code, signal });
     });
@@ -85,11 +87,7 @@ export function startServer(name, args = []) {
       STARTUP_TIMEOUT_MS,
     );
     child.once('error', (err) => fail(`failed to spawn server: ${err.message}`));
-    exited.then(({ code, signal }) => {
-      // Give the stderr pipe a moment to drain into `stderr` before reporting.
-      child.stderr.once('close', () => fail(`server exited before listening (code ${code}, signal ${signal})`));
-      if (child.stderr.closed) fail(`server exited before listening (code ${code}, signal ${signal})`);
-    });
+    exited.then(({ code, signal }) => fail(`server exited before listening (code ${code}, signal ${signal})`));
 
     // Keep reading stdout for the whole lifetime: a full pipe would block the server.
     const lines = createInterface({ input: child.stdout });
@@ -132,3 +130,28 @@ async function stopServer(child, exited) {
 
 /** Executor counts every suite is run with. */
 export const EXECUTOR_COUNTS = [1, 2];
+
+/**
+ * Registers before/after hooks (call inside a `describe`) that start `name`
+ * with `--listen 127.0.0.1:0 --executors N` plus `extraArgs`, and stop it
+ * afterwards. Returns a handle whose `url`/`port` are valid inside tests.
+ */
+export function useServer(name, { executors, extraArgs = [] }) {
+  const handle = {
+    /** @type {Awaited<ReturnType<typeof startServer>> | null} */
+    server: null,
+    get url() {
+      return this.server.url;
+    },
+    get port() {
+      return this.server.port;
+    },
+  };
+  before(async () => {
+    handle.server = await startServer(name, ['--listen', '127.0.0.1:0', '--executors', String(executors), ...extraArgs]);
+  });
+  after(async () => {
+    await handle.server?.close();
+  });
+  return handle;
+}

@@ -1,0 +1,146 @@
+//! Engine.IO v4, server side: sessions, long-polling, WebSocket, upgrade and heartbeat.
+//!
+//! - [`packet`]: the packet and payload codec (byte slices, no sockets).
+//! - [`session`]: one session and its ordered outbound queue.
+//! - [`polling`]: GET/POST handling on the owner executor.
+//! - [`websocket`]: the WebSocket transport and the upgrade from polling.
+//! - [`heartbeat`]: ping / pong timing.
+//! - [`handler`]: the interface to the layer above (Socket.IO).
+//!
+//! [`Engine`] is one executor's Engine.IO server: the sessions this executor owns.
+
+pub mod handler;
+pub mod heartbeat;
+pub mod packet;
+pub mod polling;
+pub mod session;
+pub mod websocket;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub use handler::{EngineApp, Handshake, SessionHandler};
+pub use packet::{Frame, Inbound};
+pub use session::{Session, Transport};
+
+use crate::config::GatewayConfig;
+use crate::error::CloseReason;
+use crate::runtime::Node;
+
+/// The Engine.IO server of one executor.
+///
+/// Lives on: one executor; owns exactly the sessions whose sid names that executor.
+pub struct Engine {
+    node: Rc<Node>,
+    sessions: RefCell<HashMap<Box<str>, Rc<Session>>>,
+    app: Rc<dyn EngineApp>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("executor", &self.node.executor())
+            .field("sessions", &self.sessions.borrow().len())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An Engine.IO server for this executor, handing sessions to `app`.
+    pub fn new(node: Rc<Node>, app: Rc<dyn EngineApp>) -> Rc<Self> {
+        Rc::new(Self {
+            node,
+            sessions: RefCell::new(HashMap::new()),
+            app,
+        })
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &GatewayConfig {
+        self.node.config()
+    }
+
+    /// This executor's node context.
+    pub fn node(&self) -> &Rc<Node> {
+        &self.node
+    }
+
+    /// A session owned by this executor.
+    pub fn session(&self, sid: &str) -> Option<Rc<Session>> {
+        self.sessions.borrow().get(sid).cloned()
+    }
+
+    /// Number of open sessions on this executor.
+    pub fn session_count(&self) -> usize {
+        self.sessions.borrow().len()
+    }
+
+    pub(crate) fn forget(&self, sid: &str) {
+        self.sessions.borrow_mut().remove(sid);
+    }
+
+    /// Opens a session: registers it, starts its heartbeat and hands it to the application.
+    /// Returns the open packet, which the transport sends first.
+    pub fn open(
+        self: &Rc<Self>,
+        handshake: Handshake,
+        transport: Transport,
+    ) -> (Rc<Session>, Frame) {
+        let sid = self.node.ids().next_id();
+        let session = Session::new(sid, self, Rc::new(handshake), transport);
+        let cfg = self.config();
+        let upgrades: &[&str] = match transport {
+            Transport::Polling if cfg.transports.websocket => &["websocket"],
+            _ => &[],
+        };
+        let open = packet::open_packet(
+            session.sid(),
+            upgrades,
+            cfg.ping_interval.as_millis() as u64,
+            cfg.ping_timeout.as_millis() as u64,
+            cfg.max_payload,
+        );
+        self.sessions
+            .borrow_mut()
+            .insert(session.sid().into(), session.clone());
+        let task = glommio::spawn_local(heartbeat::run(
+            Rc::downgrade(&session),
+            cfg.ping_interval,
+            cfg.ping_timeout,
+        ));
+        session.set_heartbeat(task);
+        session.set_handler(self.app.clone().open(&session));
+        (session, open)
+    }
+
+    /// Applies one packet received on `session`.
+    pub fn receive(self: &Rc<Self>, session: &Rc<Session>, packet: Inbound<'_>) {
+        match packet {
+            Inbound::Pong(_) => session.pong.notify(),
+            Inbound::Close => session.close(CloseReason::TransportClose),
+            Inbound::Message(text) => {
+                if let Some(h) = session.handler() {
+                    h.on_message(session, text);
+                }
+            }
+            Inbound::Binary(data) => {
+                if let Some(h) = session.handler() {
+                    h.on_binary(session, &data);
+                }
+            }
+            // v4 clients do not ping (the server does), except `2probe` on the upgrading
+            // WebSocket, which the WebSocket transport answers itself. Upgrade and noop outside
+            // an upgrade mean nothing.
+            Inbound::Ping(_) | Inbound::Upgrade | Inbound::Noop => {}
+        }
+    }
+
+    /// Closes every session (shutdown).
+    pub fn close_all(&self, reason: CloseReason) {
+        let all: Vec<_> = self.sessions.borrow().values().cloned().collect();
+        for s in all {
+            s.close(reason);
+        }
+    }
+}

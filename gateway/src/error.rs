@@ -1,0 +1,161 @@
+//! The gateway's one error type, and the one place where errors become HTTP statuses,
+//! Engine.IO error bodies and Socket.IO close reasons.
+
+use std::io;
+
+use livechat_shard_router::RouterError;
+
+use crate::socketio::packet::PacketError;
+
+/// Engine.IO error codes of the reference server, sent as `{"code":N,"message":"..."}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineErrorCode {
+    /// 0: `transport` missing or not enabled.
+    TransportUnknown = 0,
+    /// 1: `sid` unknown (expired, closed or never issued).
+    SessionIdUnknown = 1,
+    /// 2: a handshake must be a GET.
+    BadHandshakeMethod = 2,
+    /// 3: anything else that is wrong with the request.
+    BadRequest = 3,
+    /// 4: refused (CORS, or an upgrade not allowed).
+    Forbidden = 4,
+    /// 5: `EIO` is not 4.
+    UnsupportedProtocolVersion = 5,
+}
+
+impl EngineErrorCode {
+    /// The reference server's message for this code.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::TransportUnknown => "Transport unknown",
+            Self::SessionIdUnknown => "Session ID unknown",
+            Self::BadHandshakeMethod => "Bad handshake method",
+            Self::BadRequest => "Bad request",
+            Self::Forbidden => "Forbidden",
+            Self::UnsupportedProtocolVersion => "Unsupported protocol version",
+        }
+    }
+}
+
+/// Everything that can go wrong in the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The HTTP request could not be parsed.
+    #[error("malformed HTTP request: {0}")]
+    MalformedHttp(&'static str),
+    /// The request head is larger than the limit.
+    #[error("request head too large")]
+    HeadTooLarge,
+    /// The request body is larger than `maxPayload`.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// An Engine.IO request was refused with one of the reference codes.
+    #[error("engine.io request refused: {}", .0.message())]
+    Refused(EngineErrorCode),
+    /// An Engine.IO packet was invalid: the session is closed.
+    #[error("invalid engine.io packet: {0}")]
+    InvalidPacket(&'static str),
+    /// A Socket.IO packet was invalid: the connection is closed.
+    #[error("invalid socket.io packet: {0}")]
+    InvalidSocketIo(#[from] PacketError),
+    /// The owner executor of a session could not be reached (full mailbox or shutting down).
+    #[error("owner executor unavailable: {0}")]
+    Unavailable(#[from] RouterError),
+    /// A WebSocket protocol error.
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tungstenite::Error),
+    /// A socket error.
+    #[error("io: {0}")]
+    Io(#[from] io::Error),
+    /// The server could not start (bind failed, executors could not be created).
+    #[error("cannot start: {0}")]
+    Startup(String),
+}
+
+impl GatewayError {
+    /// The HTTP status this error answers with, when it happens while serving a request.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::HeadTooLarge => 431,
+            Self::BodyTooLarge => 413,
+            Self::Refused(EngineErrorCode::Forbidden) => 403,
+            Self::Unavailable(_) => 503,
+            Self::Io(_) | Self::Startup(_) => 500,
+            Self::MalformedHttp(_)
+            | Self::Refused(_)
+            | Self::InvalidPacket(_)
+            | Self::InvalidSocketIo(_)
+            | Self::WebSocket(_) => 400,
+        }
+    }
+
+    /// The JSON body for this error: Engine.IO `{"code","message"}` for protocol refusals,
+    /// `{"error","code"}` otherwise (the API's error shape).
+    pub fn body(&self) -> String {
+        match self {
+            Self::Refused(code) => {
+                format!(
+                    r#"{{"code":{},"message":"{}"}}"#,
+                    *code as u8,
+                    code.message()
+                )
+            }
+            Self::InvalidPacket(_) | Self::InvalidSocketIo(_) => {
+                let c = EngineErrorCode::BadRequest;
+                format!(r#"{{"code":{},"message":"{}"}}"#, c as u8, c.message())
+            }
+            other => {
+                let code = match other.status() {
+                    431 => "header_too_large",
+                    413 => "payload_too_large",
+                    503 => "unavailable",
+                    500 => "internal",
+                    _ => "bad_request",
+                };
+                let msg = serde_json::to_string(&other.to_string()).unwrap_or_default();
+                format!(r#"{{"error":{msg},"code":"{code}"}}"#)
+            }
+        }
+    }
+}
+
+/// Why a session or socket ended; Socket.IO names these in the `disconnect` reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client sent a close packet or a Socket.IO DISCONNECT.
+    ClientClose,
+    /// The server closed it (handler, shutdown).
+    ServerClose,
+    /// The transport went away (TCP closed, WebSocket closed).
+    TransportClose,
+    /// Transport error (invalid frames, IO error).
+    TransportError,
+    /// No pong within pingTimeout.
+    PingTimeout,
+    /// Invalid Engine.IO or Socket.IO packet.
+    ParseError,
+    /// No namespace joined within connectTimeout.
+    ConnectTimeout,
+    /// The client could not keep up with its outbound queue.
+    SlowConsumer,
+    /// The node is shutting down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// The reason string Socket.IO servers use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientClose => "client namespace disconnect",
+            Self::ServerClose => "server namespace disconnect",
+            Self::TransportClose => "transport close",
+            Self::TransportError => "transport error",
+            Self::PingTimeout => "ping timeout",
+            Self::ParseError => "parse error",
+            Self::ConnectTimeout => "connect timeout",
+            Self::SlowConsumer => "slow consumer",
+            Self::Shutdown => "server shutting down",
+        }
+    }
+}

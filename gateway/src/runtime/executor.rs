@@ -1,0 +1,185 @@
+//! What every executor runs: bind, accept, serve the mesh inbox, and shut down cleanly.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use glommio::net::TcpListener;
+use livechat_shard_router::{launch, Counters, LaunchConfig, Launched, Shard};
+use tracing::Instrument;
+
+use super::{handoff, listen, AppFactory, LocalApp, MeshMsg, Node};
+use crate::config::GatewayConfig;
+use crate::engineio::{polling, websocket, Engine, EngineApp};
+use crate::error::{CloseReason, GatewayError};
+use crate::http::conn::{self, HttpContext};
+
+/// How long shutdown waits for sessions to flush their close packets.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// A started gateway.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound addresses (real ports).
+    pub addrs: Vec<SocketAddr>,
+    /// Node-wide counters.
+    pub counters: Arc<Counters>,
+    stop: Option<flume::Sender<()>>,
+    launched: Launched,
+}
+
+impl Running {
+    /// Asks every executor to stop: stop accepting, close sessions, exit.
+    pub fn stop(&mut self) {
+        // Dropping the only sender wakes every executor's `recv` with "disconnected".
+        self.stop.take();
+    }
+
+    /// Waits until every executor has exited.
+    pub fn wait(self) -> Result<(), GatewayError> {
+        self.launched.join().map_err(GatewayError::from)
+    }
+}
+
+/// Starts the executors and returns once every one of them accepts connections.
+pub fn run(cfg: GatewayConfig, app: Arc<dyn AppFactory>) -> Result<Running, GatewayError> {
+    let (addrs, guards) = listen::resolve(&cfg.listen)?;
+    let mut cfg = cfg;
+    cfg.listen = addrs.clone();
+    let cfg = Arc::new(cfg);
+    let counters = Arc::new(Counters::default());
+    let launch_cfg = LaunchConfig {
+        executors: cfg
+            .executors
+            .unwrap_or_else(livechat_shard_router::available_cpus),
+        mailbox_capacity: cfg.mailbox_capacity,
+        pin: cfg.pin,
+        name: "livechat".into(),
+    };
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let (stop_tx, stop_rx) = flume::bounded::<()>(1);
+    let launched = {
+        let cfg = cfg.clone();
+        launch(
+            &launch_cfg,
+            counters.clone(),
+            move |shard: Shard<MeshMsg>| {
+                let span = tracing::info_span!("executor", id = %shard.id());
+                executor_main(
+                    shard,
+                    cfg.clone(),
+                    app.clone(),
+                    ready_tx.clone(),
+                    stop_rx.clone(),
+                )
+                .instrument(span)
+            },
+        )?
+    };
+    for _ in 0..launch_cfg.executors {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(GatewayError::Startup(e)),
+            Err(_) => {
+                return Err(GatewayError::Startup(
+                    "an executor died while starting".into(),
+                ))
+            }
+        }
+    }
+    drop(guards);
+    Ok(Running {
+        addrs,
+        counters,
+        stop: Some(stop_tx),
+        launched,
+    })
+}
+
+async fn executor_main(
+    shard: Shard<MeshMsg>,
+    cfg: Arc<GatewayConfig>,
+    factory: Arc<dyn AppFactory>,
+    ready: mpsc::Sender<Result<(), String>>,
+    stop: flume::Receiver<()>,
+) {
+    let node = Node::new(cfg.clone(), shard.port);
+    let app = factory.build(&node);
+    let engine = Engine::new(node.clone(), app.clone() as Rc<dyn EngineApp>);
+    let http = HttpContext::new(node.clone(), engine.clone());
+    let mut listeners = Vec::new();
+    for addr in &cfg.listen {
+        match TcpListener::bind(addr) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                let _ = ready.send(Err(format!("cannot listen on {addr}: {e}")));
+                return;
+            }
+        }
+    }
+    let inbox = glommio::spawn_local(inbox_loop(node.clone(), engine.clone(), app));
+    let accepts: Vec<_> = listeners
+        .into_iter()
+        .map(|l| glommio::spawn_local(accept_loop(l, http.clone(), node.clone())))
+        .collect();
+    let _ = ready.send(Ok(()));
+    tracing::debug!("accepting connections");
+    let _ = stop.recv_async().await;
+    tracing::debug!(sessions = engine.session_count(), "shutting down");
+    drop(accepts);
+    engine.close_all(CloseReason::Shutdown);
+    let deadline = Instant::now() + DRAIN;
+    while node.connections() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    drop(inbox);
+}
+
+async fn accept_loop(listener: TcpListener, http: Rc<HttpContext>, node: Rc<Node>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
+        let guard = node.connection_guard();
+        let http = http.clone();
+        let span = tracing::debug_span!("conn", %peer);
+        glommio::spawn_local(
+            async move {
+                let _guard = guard;
+                conn::serve(http, stream, peer).await;
+            }
+            .instrument(span),
+        )
+        .detach();
+    }
+}
+
+async fn inbox_loop(node: Rc<Node>, engine: Rc<Engine>, app: Rc<dyn LocalApp>) {
+    while let Ok(msg) = node.port().inbox().recv_async().await {
+        match msg {
+            MeshMsg::Poll(req) => polling::serve(&engine, req),
+            MeshMsg::PollAborted(sid) => polling::aborted(&engine, &sid),
+            MeshMsg::WebSocket { fd, req } => {
+                let stream = handoff::attach(fd);
+                let guard = node.connection_guard();
+                let engine = engine.clone();
+                glommio::spawn_local(async move {
+                    let _guard = guard;
+                    websocket::serve(engine, stream, req).await;
+                })
+                .detach();
+            }
+            MeshMsg::SocketIo(remote) => app.on_remote(remote),
+        }
+    }
+}

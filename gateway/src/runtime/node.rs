@@ -1,0 +1,89 @@
+//! One executor's view of the node: its id, its mesh port, its id maker and the settings.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use livechat_shard_router::{Counters, ExecutorId, MeshPort, OwnedIds};
+
+use super::MeshMsg;
+use crate::config::GatewayConfig;
+
+/// Per-executor context shared by the HTTP, Engine.IO and Socket.IO layers.
+///
+/// Lives on: the executor named by [`Node::executor`].
+#[derive(Debug)]
+pub struct Node {
+    cfg: Arc<GatewayConfig>,
+    port: MeshPort<MeshMsg>,
+    ids: OwnedIds,
+    connections: Cell<usize>,
+}
+
+impl Node {
+    /// Context for the executor that owns `port`.
+    pub fn new(cfg: Arc<GatewayConfig>, port: MeshPort<MeshMsg>) -> Rc<Self> {
+        Rc::new(Self {
+            ids: OwnedIds::new(port.me()),
+            cfg,
+            port,
+            connections: Cell::new(0),
+        })
+    }
+
+    /// This executor.
+    pub fn executor(&self) -> ExecutorId {
+        self.port.me()
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.cfg
+    }
+
+    /// The mesh.
+    pub fn port(&self) -> &MeshPort<MeshMsg> {
+        &self.port
+    }
+
+    /// Makes ids owned by this executor.
+    pub fn ids(&self) -> &OwnedIds {
+        &self.ids
+    }
+
+    /// Node-wide drop counters.
+    pub fn counters(&self) -> &Arc<Counters> {
+        self.port.counters()
+    }
+
+    /// The executor of this node that owns `id`, if `id` is one of ours.
+    pub fn owner_of(&self, id: &str) -> Option<ExecutorId> {
+        OwnedIds::owner_of(id).and_then(|e| self.port.executor(e.index()))
+    }
+
+    /// Whether `id` names an executor of this node (cheap pre-check before routing).
+    pub fn owns_or_routes(&self, id: &str) -> bool {
+        self.owner_of(id).is_some()
+    }
+
+    /// Open TCP connections served by this executor.
+    pub fn connections(&self) -> usize {
+        self.connections.get()
+    }
+
+    /// Counts one connection for as long as the guard lives.
+    pub fn connection_guard(self: &Rc<Self>) -> ConnectionGuard {
+        self.connections.set(self.connections.get() + 1);
+        ConnectionGuard(self.clone())
+    }
+}
+
+/// Decrements the connection count on drop.
+#[derive(Debug)]
+pub struct ConnectionGuard(Rc<Node>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections.set(self.0.connections.get() - 1);
+    }
+}
