@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,8 +101,6 @@ def start_server(name: str, executors: int, extra_args=()) -> Server:
         stderr_thread.join(timeout=2)
         stderr = "".join(stderr_lines[-200:]) or "(empty)"
         raise RuntimeError(f"{msg}\ncommand: {' '.join(cmd)}\n--- server stderr ---\n{stderr}")
-
-    import time
 
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
