@@ -159,17 +159,22 @@ fn socket_io() -> SocketIo {
                 let result = socket
                     .emit_with_ack("ask", &refs, &binary, Duration::from_millis(2000))
                     .await;
-                let report = match result {
+                match result {
                     Ok(resp) => {
-                        let args: Vec<&RawValue> = resp.args.iter().map(|a| &**a).collect();
-                        serde_json::json!({ "ok": true, "args": args })
+                        // Keep binary placeholders intact and send the attachments along,
+                        // so binary ack arguments come back as binary.
+                        let args: Vec<&str> = resp.args.iter().map(|a| a.get()).collect();
+                        let report = raw(&format!(r#"{{"ok":true,"args":[{}]}}"#, args.join(",")));
+                        socket.emit_raw("ask-result", &[&report], &resp.binary);
                     }
                     Err(AckError::Timeout) => {
-                        serde_json::json!({ "ok": false, "error": "timeout" })
+                        let _ = socket.emit(
+                            "ask-result",
+                            &serde_json::json!({ "ok": false, "error": "timeout" }),
+                        );
                     }
-                    Err(AckError::Disconnected) => return,
-                };
-                let _ = socket.emit("ask-result", &report);
+                    Err(AckError::Disconnected) => {}
+                }
             })
             .detach();
         });

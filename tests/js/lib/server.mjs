@@ -151,7 +151,17 @@ export function useServer(name, { executors, extraArgs = [] }) {
     handle.server = await startServer(name, ['--listen', '127.0.0.1:0', '--executors', String(executors), ...extraArgs]);
   });
   after(async () => {
-    await handle.server?.close();
+    const server = handle.server;
+    if (!server) return;
+    // A server that died during the suite explains the failures above it: say so, with its stderr.
+    const diedEarly = server.child.exitCode !== null || server.child.signalCode !== null;
+    const { code, signal } = await server.close();
+    if (diedEarly || code !== 0) {
+      throw new Error(
+        `${name} ${diedEarly ? 'exited during the tests' : 'did not exit cleanly on SIGTERM'} ` +
+          `(code ${code}, signal ${signal})\n--- server stderr (tail) ---\n${server.stderr().slice(-4000) || '(empty)'}`,
+      );
+    }
   });
   return handle;
 }

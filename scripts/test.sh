@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test of the project: Rust unit and integration tests, then the real Socket.IO
+# clients (npm socket.io-client, PyPI python-socketio) against the real binaries.
+# Installs what it needs on a fresh Debian/Ubuntu machine (Node.js, Python venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+need_apt=()
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]}"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "== building binaries and examples"
+cargo build --workspace --bins --examples
+
+echo "== cargo test"
+cargo test --workspace
+
+export LIVECHAT_BIN_DIR="$root/target/debug/examples"
+
+echo "== JavaScript client tests (socket.io-client)"
+(cd tests/js && npm ci --no-audit --no-fund --loglevel=error && npm test)
+
+echo "== Python client tests (python-socketio)"
+venv="$root/target/py-venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+(cd tests/python && "$venv/bin/python" -m pytest -q)
+
+echo "== all tests passed"
