@@ -136,6 +136,9 @@ impl Namespace {
     }
 }
 
+/// Members of one room, by socket id.
+type RoomMembers = HashMap<Rc<str>, Rc<Socket>>;
+
 /// One executor's sockets and rooms of a namespace.
 ///
 /// Lives on: one executor; knows only the sockets that executor owns.
@@ -143,7 +146,7 @@ pub struct LocalNamespace {
     cfg: Arc<Namespace>,
     name: Rc<str>,
     sockets: RefCell<HashMap<Rc<str>, Rc<Socket>>>,
-    rooms: RefCell<HashMap<Rc<str>, HashMap<Rc<str>, Rc<Socket>>>>,
+    rooms: RefCell<HashMap<Rc<str>, RoomMembers>>,
 }
 
 impl std::fmt::Debug for LocalNamespace {
