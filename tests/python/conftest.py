@@ -123,7 +123,11 @@ def start_server(name: str, executors: int, extra_args=()) -> Server:
 def conformance_server(request):
     server = start_server("conformance", request.param)
     yield server
-    server.close()
+    died_early = server.process.poll() is not None
+    code = server.close()
+    if died_early or code != 0:
+        what = "exited during the tests" if died_early else "did not exit cleanly on SIGTERM"
+        raise RuntimeError(f"conformance {what} (code {code})\n--- server stderr (tail) ---\n{server.stderr()}")
 
 
 class EventQueue:
