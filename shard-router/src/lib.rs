@@ -7,6 +7,7 @@
 //! - [`owned_id`]: random ids (Engine.IO session ids, socket ids) that carry their owner executor.
 //! - [`mesh`]: the full mesh of bounded flume channels between executors, wired before they start.
 //! - [`launch`]: starting one pinned glommio executor per core, each with its mesh port.
+//! - [`shard_map`]: consistent hashing of conversation ids onto executors.
 //! - [`counters`]: drop counters; every place that drops something counts it here.
 //! - [`error`]: this crate's error type.
 
@@ -16,6 +17,7 @@ pub mod executor_id;
 pub mod launch;
 pub mod mesh;
 pub mod owned_id;
+pub mod shard_map;
 
 pub use counters::{Counters, CountersSnapshot};
 pub use error::RouterError;
@@ -23,3 +25,4 @@ pub use executor_id::ExecutorId;
 pub use launch::{available_cpus, launch, LaunchConfig, Launched, Shard};
 pub use mesh::{Mesh, MeshPort};
 pub use owned_id::OwnedIds;
+pub use shard_map::ShardMap;
