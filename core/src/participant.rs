@@ -1,10 +1,17 @@
 //! Who takes part in a conversation: customers, agents and the system itself.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
+/// Free-form string-keyed metadata supplied by clients and hosts.
+pub type Metadata = BTreeMap<String, serde_json::Value>;
+
 /// The kind of a participant, as the wire contract spells it (`CUSTOMER`, `AGENT`, `SYSTEM`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum ParticipantKind {
     /// The person who opened the chat.
     Customer,
@@ -26,6 +33,15 @@ impl ParticipantKind {
             Self::Customer => "CUSTOMER",
             Self::Agent => "AGENT",
             Self::System => "SYSTEM",
+        }
+    }
+
+    /// The `role` metadata value (lower case, as clients send it in the handshake).
+    pub fn role(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Agent => "agent",
+            Self::System => "system",
         }
     }
 }
@@ -50,6 +66,55 @@ impl FromStr for ParticipantKind {
     }
 }
 
+/// A participant: `{id, type, displayName, metadata}`; metadata always carries `role`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatParticipant {
+    /// Stable id (customer id, agent id, `system`).
+    pub id: String,
+    /// Customer, agent or system.
+    #[serde(rename = "type")]
+    pub kind: ParticipantKind,
+    /// Name shown to the other side.
+    pub display_name: String,
+    /// Free-form metadata, with `role`.
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+impl ChatParticipant {
+    /// A participant with `role` metadata set from its kind.
+    pub fn new(
+        id: impl Into<String>,
+        kind: ParticipantKind,
+        display_name: impl Into<String>,
+    ) -> Self {
+        let mut metadata = Metadata::new();
+        metadata.insert("role".into(), kind.role().into());
+        Self {
+            id: id.into(),
+            kind,
+            display_name: display_name.into(),
+            metadata,
+        }
+    }
+
+    /// Adds metadata (keeping `role`).
+    pub fn with_metadata(mut self, extra: Metadata) -> Self {
+        for (k, v) in extra {
+            if k != "role" {
+                self.metadata.insert(k, v);
+            }
+        }
+        self
+    }
+
+    /// The backend itself: `{id:"system", type:SYSTEM, displayName:"System"}`.
+    pub fn system() -> Self {
+        Self::new("system", ParticipantKind::System, "System")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +130,15 @@ mod tests {
             assert_eq!(k.as_str().to_lowercase().parse::<ParticipantKind>(), Ok(k));
         }
         assert!("robot".parse::<ParticipantKind>().is_err());
+    }
+
+    #[test]
+    fn role_is_always_set() {
+        let mut extra = Metadata::new();
+        extra.insert("role".into(), "admin".into());
+        extra.insert("team".into(), "billing".into());
+        let p = ChatParticipant::new("a1", ParticipantKind::Agent, "Ann").with_metadata(extra);
+        assert_eq!(p.metadata["role"], "agent");
+        assert_eq!(p.metadata["team"], "billing");
     }
 }

@@ -1,0 +1,81 @@
+//! A conversation's metadata and status.
+
+use serde::{Deserialize, Serialize};
+
+use crate::participant::{ChatParticipant, Metadata};
+use crate::time::Timestamp;
+
+/// Lifecycle status: OPEN → QUEUED → ASSIGNED → CLOSED (QUEUED ↔ OPEN on queue timeout,
+/// ASSIGNED → QUEUED on re-queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ConversationStatus {
+    /// Started, no agent requested.
+    Open,
+    /// Waiting in the agent queue.
+    Queued,
+    /// An agent accepted it.
+    Assigned,
+    /// Over.
+    Closed,
+}
+
+impl ConversationStatus {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "OPEN",
+            Self::Queued => "QUEUED",
+            Self::Assigned => "ASSIGNED",
+            Self::Closed => "CLOSED",
+        }
+    }
+
+    /// Parses the wire spelling (any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "OPEN" => Some(Self::Open),
+            "QUEUED" => Some(Self::Queued),
+            "ASSIGNED" => Some(Self::Assigned),
+            "CLOSED" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// `ConversationMetadata` of the wire contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationMetadata {
+    /// Conversation id.
+    pub id: String,
+    /// Status.
+    pub status: ConversationStatus,
+    /// The customer.
+    pub customer: ChatParticipant,
+    /// The assigned agent, if any.
+    pub agent: Option<ChatParticipant>,
+    /// When it started.
+    pub created_at: Timestamp,
+    /// Last change or message.
+    pub updated_at: Timestamp,
+    /// When the current agent accepted.
+    pub accepted_at: Option<Timestamp>,
+    /// When it closed.
+    pub closed_at: Option<Timestamp>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Attributes given at start (`channel` among them).
+    #[serde(default)]
+    pub attributes: Metadata,
+    /// Incremented on every metadata change (optimistic concurrency for stores).
+    pub version: u64,
+}
+
+impl ConversationMetadata {
+    /// The channel attribute (`web`, `ios`, ...), if any.
+    pub fn channel(&self) -> Option<&str> {
+        self.attributes.get("channel").and_then(|v| v.as_str())
+    }
+}

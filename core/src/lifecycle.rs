@@ -1,0 +1,335 @@
+//! The conversation lifecycle as a pure state machine.
+//!
+//! `apply(current, command, now)` returns the new metadata and the effects the executor must
+//! carry out (append messages, notify the room, publish analytics, change the queue, claim or
+//! release an agent slot) — or the error that refuses the command. No IO, no clock, no ids:
+//! the caller supplies `now`, and the store assigns message ids and `seq`.
+//!
+//! ```text
+//!   start ─▶ OPEN ──enqueue──▶ QUEUED ──accept──▶ ASSIGNED
+//!             ▲                  │  ▲               │
+//!             └──queue timeout───┘  └───enqueue─────┘ (releases the agent)
+//!   any non-closed ──close / inactivity / max duration──▶ CLOSED
+//! ```
+
+use crate::conversation::{ConversationMetadata, ConversationStatus};
+use crate::error::LifecycleError;
+use crate::event::ChatEventType;
+use crate::message::{MessageDraft, MessageType};
+use crate::participant::{ChatParticipant, Metadata, ParticipantKind};
+use crate::queue::QueueEntry;
+use crate::time::Timestamp;
+
+/// Why the backend closed a conversation on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpireReason {
+    /// Idle longer than `chat.conversation.inactivity-timeout`.
+    Inactivity,
+    /// Older than `chat.conversation.max-duration`.
+    MaxDuration,
+}
+
+/// What someone wants to happen to a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Ask for an agent.
+    Enqueue {
+        /// Channel override (`web`, ...).
+        channel: Option<String>,
+    },
+    /// An agent takes the conversation. `agent_active` is how many conversations the agent
+    /// holds now (read atomically with the claim by the caller's store).
+    Accept {
+        /// The agent.
+        agent: ChatParticipant,
+        /// Conversations the agent currently holds.
+        agent_active: usize,
+        /// `chat.queue.max-concurrent-by-agent`.
+        max_per_agent: usize,
+    },
+    /// A participant writes.
+    Send {
+        /// Who.
+        sender: ChatParticipant,
+        /// Text.
+        content: String,
+        /// TEXT or EVENT (SYSTEM is reserved for the backend).
+        kind: MessageType,
+        /// Metadata.
+        metadata: Metadata,
+        /// Idempotency key (the store deduplicates).
+        client_message_id: Option<String>,
+        /// `chat.message.max-length`, in characters.
+        max_length: usize,
+    },
+    /// A participant closes.
+    Close {
+        /// Who.
+        by: ChatParticipant,
+        /// Optional reason, kept in the notice's metadata.
+        reason: Option<String>,
+    },
+    /// The queue entry is older than `chat.queue.max-wait`.
+    QueueTimeout,
+    /// Housekeeping closes it.
+    Expire(ExpireReason),
+}
+
+/// Something the executor must do because of a transition, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Append this message (the store assigns id and seq) and broadcast it as `chat:message`.
+    Append(MessageDraft),
+    /// Tell the room (`system:event` with this type).
+    Notify(ChatEventType),
+    /// Publish an analytics event of this type about the conversation.
+    Publish(ChatEventType),
+    /// Put this entry in the agent queue.
+    QueueAdd(QueueEntry),
+    /// Remove the conversation from the agent queue.
+    QueueRemove,
+    /// Count one more conversation for this agent.
+    ClaimAgent(String),
+    /// Free one of this agent's slots.
+    ReleaseAgent(String),
+}
+
+/// The result of a command: new metadata plus effects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The conversation after the command.
+    pub conversation: ConversationMetadata,
+    /// What to do, in order.
+    pub effects: Vec<Effect>,
+}
+
+/// Starts a conversation (status OPEN).
+pub fn start(
+    id: String,
+    customer: ChatParticipant,
+    attributes: Metadata,
+    now: Timestamp,
+) -> Transition {
+    Transition {
+        conversation: ConversationMetadata {
+            id,
+            status: ConversationStatus::Open,
+            customer,
+            agent: None,
+            created_at: now,
+            updated_at: now,
+            accepted_at: None,
+            closed_at: None,
+            tags: Vec::new(),
+            attributes,
+            version: 1,
+        },
+        effects: vec![Effect::Publish(ChatEventType::ConversationStarted)],
+    }
+}
+
+/// Applies `cmd` to `current` at `now`.
+pub fn apply(
+    current: &ConversationMetadata,
+    cmd: Command,
+    now: Timestamp,
+) -> Result<Transition, LifecycleError> {
+    use ConversationStatus::*;
+    let mut next = current.clone();
+    let mut effects = Vec::new();
+    match cmd {
+        Command::Enqueue { channel } => match current.status {
+            Closed => return Err(LifecycleError::Closed),
+            Queued => return Ok(unchanged(current)),
+            Open | Assigned => {
+                if let Some(agent) = next.agent.take() {
+                    effects.push(Effect::ReleaseAgent(agent.id));
+                }
+                if let Some(c) = channel.filter(|c| !c.is_empty()) {
+                    next.attributes.insert("channel".into(), c.into());
+                }
+                next.status = Queued;
+                next.accepted_at = None;
+                effects.push(Effect::QueueAdd(queue_entry(&next, now)));
+                effects.push(Effect::Notify(ChatEventType::ConversationQueued));
+                effects.push(Effect::Publish(ChatEventType::ConversationQueued));
+            }
+        },
+        Command::Accept {
+            agent,
+            agent_active,
+            max_per_agent,
+        } => match (&current.status, &current.agent) {
+            (Closed, _) => return Err(LifecycleError::Closed),
+            (Assigned, Some(a)) if a.id == agent.id => return Ok(unchanged(current)),
+            (Assigned, Some(a)) => return Err(LifecycleError::AssignedToOther(a.id.clone())),
+            (Open | Assigned, _) => return Err(LifecycleError::NotQueued),
+            (Queued, _) => {
+                if agent_active >= max_per_agent {
+                    return Err(LifecycleError::AgentAtCapacity(max_per_agent));
+                }
+                effects.push(Effect::QueueRemove);
+                effects.push(Effect::ClaimAgent(agent.id.clone()));
+                next.status = Assigned;
+                next.agent = Some(agent);
+                next.accepted_at = Some(now);
+                effects.push(Effect::Notify(ChatEventType::ConversationAccepted));
+                effects.push(Effect::Publish(ChatEventType::ConversationAccepted));
+            }
+        },
+        Command::Send {
+            sender,
+            content,
+            kind,
+            metadata,
+            client_message_id,
+            max_length,
+        } => {
+            if current.status == Closed {
+                return Err(LifecycleError::Closed);
+            }
+            if kind == MessageType::System || sender.kind == ParticipantKind::System {
+                return Err(LifecycleError::SystemReserved);
+            }
+            if content.trim().is_empty() {
+                return Err(LifecycleError::EmptyContent);
+            }
+            if content.chars().count() > max_length {
+                return Err(LifecycleError::ContentTooLong(max_length));
+            }
+            effects.push(Effect::Append(MessageDraft {
+                kind,
+                sender,
+                content,
+                metadata,
+                client_message_id,
+            }));
+            effects.push(Effect::Publish(ChatEventType::MessageReceived));
+        }
+        Command::Close { by, reason } => {
+            if current.status == Closed {
+                return Ok(unchanged(current));
+            }
+            let verb = if by.kind == ParticipantKind::Agent {
+                "closed"
+            } else {
+                "ended"
+            };
+            let content = format!("{} {verb} the chat.", by.display_name);
+            let mut meta = closed_metadata(by.kind.as_str(), &by.display_name);
+            if let Some(r) = reason.filter(|r| !r.is_empty()) {
+                meta.insert("reason".into(), r.into());
+            }
+            close(&mut next, &mut effects, content, meta);
+        }
+        Command::Expire(why) => {
+            if current.status == Closed {
+                return Ok(unchanged(current));
+            }
+            let (content, reason) = match why {
+                ExpireReason::Inactivity => (
+                    "The chat was closed after a period of inactivity.",
+                    "INACTIVITY",
+                ),
+                ExpireReason::MaxDuration => (
+                    "The chat was closed because it reached its maximum duration.",
+                    "MAX_DURATION",
+                ),
+            };
+            let mut meta = closed_metadata("SYSTEM", "System");
+            meta.insert("reason".into(), reason.into());
+            close(&mut next, &mut effects, content.into(), meta);
+        }
+        Command::QueueTimeout => {
+            if current.status != Queued {
+                return Ok(unchanged(current));
+            }
+            next.status = Open;
+            effects.push(Effect::QueueRemove);
+            let mut meta = Metadata::new();
+            meta.insert("event".into(), "QUEUE_TIMEOUT".into());
+            effects.push(Effect::Append(system_draft(
+                "No agent is available right now. Please try again later.".into(),
+                meta,
+            )));
+        }
+    }
+    next.updated_at = now;
+    next.version += 1;
+    if next.status == Closed && current.status != Closed {
+        next.closed_at = Some(now);
+    }
+    Ok(Transition {
+        conversation: next,
+        effects,
+    })
+}
+
+/// A message stored for a command that does not change the metadata other than `updatedAt`
+/// (activity), e.g. after `Send`.
+fn unchanged(current: &ConversationMetadata) -> Transition {
+    Transition {
+        conversation: current.clone(),
+        effects: Vec::new(),
+    }
+}
+
+fn close(
+    next: &mut ConversationMetadata,
+    effects: &mut Vec<Effect>,
+    content: String,
+    meta: Metadata,
+) {
+    match next.status {
+        ConversationStatus::Queued => effects.push(Effect::QueueRemove),
+        ConversationStatus::Assigned => {
+            if let Some(a) = &next.agent {
+                effects.push(Effect::ReleaseAgent(a.id.clone()));
+            }
+        }
+        _ => {}
+    }
+    next.status = ConversationStatus::Closed;
+    effects.push(Effect::Append(system_draft(content, meta)));
+    effects.push(Effect::Notify(ChatEventType::ConversationClosed));
+    effects.push(Effect::Publish(ChatEventType::ConversationClosed));
+}
+
+fn closed_metadata(by_type: &str, by_name: &str) -> Metadata {
+    let mut meta = Metadata::new();
+    meta.insert("event".into(), "CHAT_CLOSED".into());
+    meta.insert("closedByType".into(), by_type.into());
+    meta.insert("closedByDisplayName".into(), by_name.into());
+    meta
+}
+
+fn system_draft(content: String, metadata: Metadata) -> MessageDraft {
+    MessageDraft {
+        kind: MessageType::System,
+        sender: ChatParticipant::system(),
+        content,
+        metadata,
+        client_message_id: None,
+    }
+}
+
+fn queue_entry(c: &ConversationMetadata, now: Timestamp) -> QueueEntry {
+    let attr = |k: &str| {
+        c.attributes
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    QueueEntry {
+        conversation_id: c.id.clone(),
+        enqueued_at: now,
+        customer_id: c.customer.id.clone(),
+        channel: attr("channel"),
+        customer_name: Some(c.customer.display_name.clone()),
+        customer_phone: attr("customerPhone").or_else(|| attr("phone")),
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;
