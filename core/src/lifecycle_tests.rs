@@ -70,7 +70,7 @@ use ConversationStatus::*;
 /// What each (status, command index) must produce: `Ok(new status)` or an error.
 fn expected(status: ConversationStatus, cmd: usize) -> Result<ConversationStatus, LifecycleError> {
     match (status, cmd) {
-        (Closed, 0 | 1 | 2 | 3) => Err(LifecycleError::Closed),
+        (Closed, 0..=3) => Err(LifecycleError::Closed),
         (Closed, _) => Ok(Closed),
         (_, 0) => Ok(Queued),
         (Queued, 1 | 2) => Ok(Assigned),

@@ -3,6 +3,8 @@
 
 use std::io;
 
+use livechat_core::LifecycleError;
+use livechat_core::Timestamp;
 use livechat_shard_router::RouterError;
 
 use crate::socketio::packet::PacketError;
@@ -71,12 +73,39 @@ pub enum GatewayError {
     /// The server could not start (bind failed, executors could not be created).
     #[error("cannot start: {0}")]
     Startup(String),
+    /// Invalid configuration.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A chat API request is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The conversation (or other resource) does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The domain refused a lifecycle command (400 / 409 / 410 / 429).
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
 }
 
 impl GatewayError {
     /// The HTTP status this error answers with, when it happens while serving a request.
     pub fn status(&self) -> u16 {
         match self {
+            Self::NotFound(_) => 404,
+            Self::Forbidden(_) => 403,
+            Self::BadRequest(_) => 400,
+            Self::Lifecycle(e) => match e {
+                LifecycleError::Closed | LifecycleError::NotQueued => 410,
+                LifecycleError::AssignedToOther(_) => 409,
+                LifecycleError::AgentAtCapacity(_) => 429,
+                LifecycleError::EmptyContent
+                | LifecycleError::ContentTooLong(_)
+                | LifecycleError::SystemReserved => 400,
+            },
+            Self::Config(_) => 500,
             Self::HeadTooLarge => 431,
             Self::BodyTooLarge => 413,
             Self::Refused(EngineErrorCode::Forbidden) => 403,
@@ -88,6 +117,33 @@ impl GatewayError {
             | Self::InvalidSocketIo(_)
             | Self::WebSocket(_) => 400,
         }
+    }
+
+    /// A stable machine-readable code (`not_found`, `gone`, `conflict`, ...), used in REST
+    /// error bodies, Socket.IO acks and `system:error`.
+    pub fn code(&self) -> &'static str {
+        match self.status() {
+            400 => "bad_request",
+            403 => "forbidden",
+            404 => "not_found",
+            409 => "conflict",
+            410 => "gone",
+            413 => "payload_too_large",
+            429 => "agent_at_capacity",
+            431 => "header_too_large",
+            503 => "unavailable",
+            _ => "internal",
+        }
+    }
+
+    /// The chat API's error body: `{"timestamp","error","code"}`.
+    pub fn api_body(&self, now: Timestamp) -> String {
+        serde_json::json!({
+            "timestamp": now.to_string(),
+            "error": self.to_string(),
+            "code": self.code(),
+        })
+        .to_string()
     }
 
     /// The JSON body for this error: Engine.IO `{"code","message"}` for protocol refusals,
@@ -106,15 +162,8 @@ impl GatewayError {
                 format!(r#"{{"code":{},"message":"{}"}}"#, c as u8, c.message())
             }
             other => {
-                let code = match other.status() {
-                    431 => "header_too_large",
-                    413 => "payload_too_large",
-                    503 => "unavailable",
-                    500 => "internal",
-                    _ => "bad_request",
-                };
                 let msg = serde_json::to_string(&other.to_string()).unwrap_or_default();
-                format!(r#"{{"error":{msg},"code":"{code}"}}"#)
+                format!(r#"{{"error":{msg},"code":"{}"}}"#, other.code())
             }
         }
     }

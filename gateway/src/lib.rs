@@ -4,6 +4,7 @@
 //! Architecture Invariant: this is the only crate that knows HTTP, Socket.IO and JSON wire
 //! formats. `livechat-core` stays sans-IO; `livechat-shard-router` knows executors.
 //!
+//! - [`chat`]: the chat product: REST API, Socket.IO contract, embedded backend.
 //! - [`config`]: settings and their defaults.
 //! - [`error`]: the one error type and its mapping to statuses and close reasons.
 //! - [`http`]: HTTP/1.1 parsing, responses, the connection loop.
@@ -38,6 +39,7 @@
 //! livechat_gateway::serve::serve_until_signal(GatewayConfig::default(), Arc::new(io)).unwrap();
 //! ```
 
+pub mod chat;
 pub mod config;
 pub mod engineio;
 pub mod error;

@@ -1,15 +1,16 @@
 //! `livechat`: the livechat server binary.
 //!
-//! `livechat serve` runs the gateway with one executor per core. Until the chat engine lands,
-//! namespace `/` accepts every connection and no events.
+//! `livechat serve` runs the gateway with one executor per core and the chat engine. With no
+//! Redis / database / Kafka configured it runs the embedded single-node backend.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use livechat_gateway::chat::{ChatApp, ChatConfig};
 use livechat_gateway::config::{Cors, GatewayConfig, Transports};
-use livechat_gateway::socketio::{Namespace, SocketIo};
 
 #[derive(Parser, Debug)]
 #[command(name = "livechat", version, about = "Customer live chat backend")]
@@ -57,6 +58,9 @@ struct ServeArgs {
     /// Allowed transports: `polling,websocket` or `websocket`.
     #[arg(long, env = "LIVECHAT_TRANSPORTS", default_value = "polling,websocket")]
     transports: Transports,
+    /// TOML file with `chat.*` settings (see README); `LIVECHAT_CHAT_*` variables override it.
+    #[arg(long, env = "LIVECHAT_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -87,15 +91,23 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let cfg = args.config();
-            tracing::info!(
-                executors = cfg
-                    .executors
-                    .unwrap_or_else(livechat_shard_router::available_cpus),
-                "starting livechat gateway"
-            );
-            let io = SocketIo::new().namespace(Namespace::new("/"));
-            livechat_gateway::serve::serve_until_signal(cfg, Arc::new(io))?;
+            let mut cfg = args.config();
+            let chat = ChatConfig::load(args.config.as_deref(), std::env::vars())?;
+            let executors = cfg
+                .executors
+                .unwrap_or_else(livechat_shard_router::available_cpus);
+            cfg.executors = Some(executors);
+            tracing::info!(executors, "starting livechat");
+            if chat.redis.url.is_none() {
+                tracing::info!("no Redis, PostgreSQL or Kafka configured: running the embedded single-node backend");
+            }
+            if chat.security.mode == "trust-headers" {
+                tracing::warn!("development mode: participant ids from headers and handshakes are trusted as given");
+            }
+            livechat_gateway::serve::serve_until_signal(
+                cfg,
+                Arc::new(ChatApp::new(chat, executors)),
+            )?;
         }
     }
     Ok(())

@@ -17,7 +17,7 @@ use crate::engineio::polling::{self, PollKind, PollReply, PollRequest};
 use crate::engineio::websocket::{self, WsRequest};
 use crate::engineio::{Engine, Handshake, Transport};
 use crate::error::{EngineErrorCode, GatewayError};
-use crate::runtime::{handoff, MeshMsg, Node};
+use crate::runtime::{handoff, LocalApp, MeshMsg, Node, ResponseFuture};
 
 /// How long an idle keep-alive connection stays open.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -36,6 +36,7 @@ enum Route {
 pub struct HttpContext {
     node: Rc<Node>,
     engine: Rc<Engine>,
+    app: Rc<dyn LocalApp>,
     router: matchit::Router<Route>,
 }
 
@@ -47,7 +48,7 @@ impl std::fmt::Debug for HttpContext {
 
 impl HttpContext {
     /// Routes for this executor.
-    pub fn new(node: Rc<Node>, engine: Rc<Engine>) -> Rc<Self> {
+    pub fn new(node: Rc<Node>, engine: Rc<Engine>, app: Rc<dyn LocalApp>) -> Rc<Self> {
         let mut router = matchit::Router::new();
         let path = node.config().path.clone();
         let trimmed = path.trim_end_matches('/').to_owned();
@@ -58,6 +59,7 @@ impl HttpContext {
         Rc::new(Self {
             node,
             engine,
+            app,
             router,
         })
     }
@@ -71,6 +73,7 @@ impl HttpContext {
 /// What to do with a request.
 enum Action {
     Respond(Response),
+    App(ResponseFuture),
     Poll { sid: String, kind: PollKind },
     WebSocket(WsRequest),
 }
@@ -105,6 +108,7 @@ pub async fn serve(ctx: Rc<HttpContext>, mut stream: TcpStream, peer: SocketAddr
         let action = route(&ctx, &head, body, peer);
         let mut resp = match action {
             Action::Respond(r) => r,
+            Action::App(fut) => fut.await,
             Action::WebSocket(mut req) => {
                 req.leftover = std::mem::take(&mut buf);
                 upgrade(&ctx, stream, req).await;
@@ -205,7 +209,10 @@ fn route(ctx: &Rc<HttpContext>, head: &RequestHead, body: Vec<u8>, peer: SocketA
         Ok(Route::Health) => Action::Respond(Response::json(200, r#"{"status":"ok"}"#)),
         Ok(Route::Engine) => engine_action(ctx, head, body, peer)
             .unwrap_or_else(|e| Action::Respond(Response::engine_error(&e))),
-        Err(_) => Action::Respond(Response::not_found(&head.path)),
+        Err(_) => match ctx.app.clone().http(head.clone(), body, peer) {
+            Some(fut) => Action::App(fut),
+            None => Action::Respond(Response::not_found(&head.path)),
+        },
     }
 }
 

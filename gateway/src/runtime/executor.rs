@@ -107,7 +107,7 @@ async fn executor_main(
     let node = Node::new(cfg.clone(), shard.port);
     let app = factory.build(&node);
     let engine = Engine::new(node.clone(), app.clone() as Rc<dyn EngineApp>);
-    let http = HttpContext::new(node.clone(), engine.clone());
+    let http = HttpContext::new(node.clone(), engine.clone(), app.clone());
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
         match TcpListener::bind(addr) {
@@ -180,6 +180,7 @@ async fn inbox_loop(node: Rc<Node>, engine: Rc<Engine>, app: Rc<dyn LocalApp>) {
                 .detach();
             }
             MeshMsg::SocketIo(remote) => app.on_remote(remote),
+            MeshMsg::Run(f) => f(&node),
         }
     }
 }

@@ -1,13 +1,18 @@
 //! What executors send each other over the mesh.
 
 use std::os::fd::OwnedFd;
+use std::rc::Rc;
 
 use crate::engineio::polling::PollRequest;
 use crate::engineio::websocket::WsRequest;
 use crate::socketio::Remote;
 
+use super::Node;
+
+/// Work to run on another executor, with that executor's context.
+pub type RunFn = Box<dyn FnOnce(&Rc<Node>) + Send>;
+
 /// A message for another executor of this node.
-#[derive(Debug)]
 pub enum MeshMsg {
     /// A polling GET/POST for a session the receiver owns.
     Poll(PollRequest),
@@ -22,4 +27,19 @@ pub enum MeshMsg {
     },
     /// Socket.IO work: broadcasts and operations on sockets the receiver owns.
     SocketIo(Remote),
+    /// Application work for the receiver (e.g. a command for a conversation it owns). Runs in
+    /// arrival order, interleaved with the other messages of the same sender.
+    Run(RunFn),
+}
+
+impl std::fmt::Debug for MeshMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Poll(r) => f.debug_tuple("Poll").field(r).finish(),
+            Self::PollAborted(s) => f.debug_tuple("PollAborted").field(s).finish(),
+            Self::WebSocket { req, .. } => f.debug_struct("WebSocket").field("req", req).finish(),
+            Self::SocketIo(r) => f.debug_tuple("SocketIo").field(r).finish(),
+            Self::Run(_) => f.write_str("Run(..)"),
+        }
+    }
 }

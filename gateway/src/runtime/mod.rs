@@ -14,6 +14,9 @@ pub mod local_event;
 pub mod mesh_msg;
 pub mod node;
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 
 pub use executor::{run, Running};
@@ -22,6 +25,7 @@ pub use mesh_msg::MeshMsg;
 pub use node::Node;
 
 use crate::engineio::EngineApp;
+use crate::http::{RequestHead, Response};
 use crate::socketio::Remote;
 
 /// Builds the application (Socket.IO server, raw Engine.IO echo, ...) on each executor.
@@ -30,8 +34,21 @@ pub trait AppFactory: Send + Sync + 'static {
     fn build(&self, node: &Rc<Node>) -> Rc<dyn LocalApp>;
 }
 
+/// A response on its way (application HTTP handlers may await other executors).
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Response>>>;
+
 /// One executor's application.
 pub trait LocalApp: EngineApp {
     /// Socket.IO work sent by another executor.
     fn on_remote(&self, msg: Remote);
+
+    /// Serves an HTTP request on a path the gateway does not route itself (`None`: 404).
+    fn http(
+        self: Rc<Self>,
+        _req: RequestHead,
+        _body: Vec<u8>,
+        _peer: SocketAddr,
+    ) -> Option<ResponseFuture> {
+        None
+    }
 }

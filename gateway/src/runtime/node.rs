@@ -1,6 +1,8 @@
 //! One executor's view of the node: its id, its mesh port, its id maker and the settings.
 
-use std::cell::Cell;
+use std::any::{Any, TypeId};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ pub struct Node {
     port: MeshPort<MeshMsg>,
     ids: OwnedIds,
     connections: Cell<usize>,
+    extensions: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
 }
 
 impl Node {
@@ -28,6 +31,7 @@ impl Node {
             cfg,
             port,
             connections: Cell::new(0),
+            extensions: RefCell::new(HashMap::new()),
         })
     }
 
@@ -64,6 +68,33 @@ impl Node {
     /// Whether `id` names an executor of this node (cheap pre-check before routing).
     pub fn owns_or_routes(&self, id: &str) -> bool {
         self.owner_of(id).is_some()
+    }
+
+    /// Registers this executor's instance of an application type (one per type).
+    pub fn set_extension<T: Any>(&self, value: Rc<T>) {
+        self.extensions
+            .borrow_mut()
+            .insert(TypeId::of::<T>(), value);
+    }
+
+    /// This executor's instance of `T`, if registered.
+    pub fn extension<T: Any>(&self) -> Option<Rc<T>> {
+        let ext = self.extensions.borrow().get(&TypeId::of::<T>()).cloned()?;
+        ext.downcast::<T>().ok()
+    }
+
+    /// Runs `f` on `executor` with its context (here, synchronously, when it is this one).
+    pub fn run_on(
+        self: &Rc<Self>,
+        executor: ExecutorId,
+        f: impl FnOnce(&Rc<Node>) + Send + 'static,
+    ) -> Result<(), livechat_shard_router::RouterError> {
+        if executor == self.executor() {
+            f(self);
+            Ok(())
+        } else {
+            self.port.try_send(executor, MeshMsg::Run(Box::new(f)))
+        }
     }
 
     /// Open TCP connections served by this executor.

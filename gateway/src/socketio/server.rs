@@ -80,8 +80,13 @@ impl SocketIo {
     }
 }
 
-impl AppFactory for SocketIo {
-    fn build(&self, node: &Rc<Node>) -> Rc<dyn LocalApp> {
+impl SocketIo {
+    /// This executor's server (for applications that wrap the Socket.IO server).
+    pub fn build_io(&self, node: &Rc<Node>) -> Io {
+        Io(self.build_inner(node))
+    }
+
+    fn build_inner(&self, node: &Rc<Node>) -> Rc<IoInner> {
         let namespaces = self
             .namespaces
             .iter()
@@ -92,6 +97,12 @@ impl AppFactory for SocketIo {
             namespaces,
             sockets: RefCell::new(HashMap::new()),
         })
+    }
+}
+
+impl AppFactory for SocketIo {
+    fn build(&self, node: &Rc<Node>) -> Rc<dyn LocalApp> {
+        self.build_inner(node)
     }
 }
 
@@ -247,6 +258,25 @@ impl Io {
             },
         );
         Ok(())
+    }
+
+    /// Calls `f` for every connected socket of this executor in `room` of namespace `nsp`
+    /// (for per-recipient payloads; pair it with [`crate::runtime::Node::run_on`] to reach
+    /// the other executors).
+    pub fn for_each_local_member(&self, nsp: &str, room: &str, f: impl FnMut(&Rc<Socket>)) {
+        if let Some(ns) = self.0.namespace(nsp) {
+            ns.for_each_member(&[Rc::from(room)], &[], f);
+        }
+    }
+
+    /// The engine side of this server, for applications that wrap it.
+    pub fn engine_app(&self) -> Rc<dyn LocalApp> {
+        self.0.clone()
+    }
+
+    /// The node context of this executor.
+    pub fn node(&self) -> &Rc<Node> {
+        &self.0.node
     }
 
     /// Number of sockets connected on this executor.

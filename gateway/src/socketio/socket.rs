@@ -40,6 +40,7 @@ pub struct Socket {
     io: Weak<IoInner>,
     state: Cell<State>,
     held: RefCell<Vec<Frame>>,
+    disconnect_when_connected: Cell<bool>,
     rooms: RefCell<Vec<Rc<str>>>,
     acks: RefCell<HashMap<u64, flume::Sender<AckResponse>>>,
     next_ack: Cell<u64>,
@@ -70,6 +71,7 @@ impl Socket {
             io,
             state: Cell::new(State::Connecting),
             held: RefCell::new(Vec::new()),
+            disconnect_when_connected: Cell::new(false),
             rooms: RefCell::new(Vec::new()),
             acks: RefCell::new(HashMap::new()),
             next_ack: Cell::new(0),
@@ -126,11 +128,14 @@ impl Socket {
     }
 
     /// Marks the socket connected, after the CONNECT reply, and releases held emits.
-    pub(crate) fn mark_connected(&self) {
+    pub(crate) fn mark_connected(self: &Rc<Self>) {
         self.state.set(State::Connected);
         let held = std::mem::take(&mut *self.held.borrow_mut());
         if !held.is_empty() {
             self.session.send_all(held);
+        }
+        if self.disconnect_when_connected.get() {
+            self.disconnect();
         }
     }
 
@@ -255,9 +260,16 @@ impl Socket {
 
     /// Disconnects this socket from its namespace: the client gets a DISCONNECT packet
     /// (`io server disconnect`); the Engine.IO session stays open for other namespaces.
+    /// Called while the connect handler runs, it takes effect right after the CONNECT reply
+    /// and the emits made so far (a refusal explained with an event, then a disconnect).
     pub fn disconnect(self: &Rc<Self>) {
-        if self.state.get() == State::Disconnected {
-            return;
+        match self.state.get() {
+            State::Disconnected => return,
+            State::Connecting => {
+                self.disconnect_when_connected.set(true);
+                return;
+            }
+            State::Connected => {}
         }
         let mut out = vec![b'4'];
         encode_disconnect(&mut out, self.namespace());

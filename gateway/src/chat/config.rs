@@ -1,0 +1,319 @@
+//! Chat settings: the seed's `chat.*` namespaces, from a TOML file (`--config`) and
+//! `LIVECHAT_CHAT_<SECTION>_<KEY>` environment variables (env wins).
+//!
+//! ```toml
+//! [chat.queue]
+//! max-concurrent-by-agent = 3
+//! broadcast-limit = 50
+//! max-wait = "10m"
+//! ```
+//! Durations are `250ms`, `2s`, `10m`, `12h` or a number of milliseconds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::GatewayError as ChatError;
+
+/// `chat.queue.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Conversations one agent may hold at once (429 beyond).
+    pub max_concurrent_by_agent: usize,
+    /// Entries sent in `queue:snapshot`.
+    pub broadcast_limit: usize,
+    /// Queue entries older than this leave the queue (status back to OPEN).
+    #[serde(deserialize_with = "duration")]
+    pub max_wait: Duration,
+    /// Wait estimate per position (see `QueuePosition::estimate`).
+    #[serde(deserialize_with = "duration")]
+    pub estimated_wait_per_position: Duration,
+    /// Snapshots are coalesced: at most one per this window.
+    #[serde(deserialize_with = "duration")]
+    pub snapshot_interval: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_by_agent: 3,
+            broadcast_limit: 50,
+            max_wait: Duration::from_secs(600),
+            estimated_wait_per_position: Duration::from_secs(120),
+            snapshot_interval: Duration::from_millis(50),
+        }
+    }
+}
+
+/// `chat.conversation.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ConversationConfig {
+    /// Idle conversations are closed after this.
+    #[serde(deserialize_with = "duration")]
+    pub inactivity_timeout: Duration,
+    /// Conversations are closed at this age.
+    #[serde(deserialize_with = "duration")]
+    pub max_duration: Duration,
+    /// Messages kept per conversation for history and resume (embedded backend).
+    pub message_buffer: usize,
+    /// Closed conversations are forgotten this long after closing (embedded backend).
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+}
+
+impl Default for ConversationConfig {
+    fn default() -> Self {
+        Self {
+            inactivity_timeout: Duration::from_secs(30 * 60),
+            max_duration: Duration::from_secs(12 * 3600),
+            message_buffer: 1000,
+            retention: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// `chat.message.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MessageConfig {
+    /// Longest message, in characters.
+    pub max_length: usize,
+}
+
+impl Default for MessageConfig {
+    fn default() -> Self {
+        Self { max_length: 4000 }
+    }
+}
+
+/// `chat.housekeeping.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HousekeepingConfig {
+    /// How often timeouts are checked.
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+}
+
+impl Default for HousekeepingConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `chat.redis.*` (presence is kept in the embedded backend too).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Redis URL; unset = embedded backend.
+    pub url: Option<String>,
+    /// Presence entries expire after this.
+    #[serde(deserialize_with = "duration")]
+    pub presence_ttl: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            presence_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `chat.security.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// `trust-headers` (development: ids from headers / handshake are believed).
+    pub mode: String,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            mode: "trust-headers".into(),
+        }
+    }
+}
+
+/// `chat.socket.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SocketConfig {
+    /// Room every `scope=queue` agent joins.
+    pub queue_room: String,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        Self {
+            queue_room: "agent-queue".into(),
+        }
+    }
+}
+
+/// All `chat.*` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ChatConfig {
+    /// `chat.queue`.
+    pub queue: QueueConfig,
+    /// `chat.conversation`.
+    pub conversation: ConversationConfig,
+    /// `chat.message`.
+    pub message: MessageConfig,
+    /// `chat.housekeeping`.
+    pub housekeeping: HousekeepingConfig,
+    /// `chat.redis`.
+    pub redis: RedisConfig,
+    /// `chat.security`.
+    pub security: SecurityConfig,
+    /// `chat.socket`.
+    pub socket: SocketConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ConfigFile {
+    chat: ChatConfig,
+}
+
+impl ChatConfig {
+    /// Reads `path` (if given), then applies `LIVECHAT_CHAT_*` variables from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ChatError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| ChatError::Config(format!("cannot read {}: {e}", p.display())))?,
+            None => String::new(),
+        };
+        Self::parse(&text, env)
+    }
+
+    /// Parses TOML text plus environment overrides.
+    pub fn parse(
+        text: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ChatError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e| ChatError::Config(format!("{e}")))?;
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("LIVECHAT_CHAT_") else {
+                continue;
+            };
+            let Some((section, key)) = rest.split_once('_') else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase().replace('_', "-");
+            let section = section.to_ascii_lowercase();
+            let value = v
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .unwrap_or_else(|_| toml::Value::String(v.clone()));
+            let chat = table
+                .entry("chat")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(chat) = chat {
+                let sec = chat
+                    .entry(section)
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(sec) = sec {
+                    sec.insert(key, value);
+                }
+            }
+        }
+        let file: ConfigFile = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ChatError::Config(e.to_string()))?;
+        Ok(file.chat)
+    }
+}
+
+/// Parses `250ms`, `2s`, `10m`, `12h`, `1d` or plain milliseconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Millis(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Millis(ms) => Ok(Duration::from_millis(ms)),
+        Raw::Text(t) => parse_duration(&t).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid duration {t:?} (use 250ms, 2s, 10m, 12h)"))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_file() {
+        let c = ChatConfig::parse("", std::iter::empty()).unwrap();
+        assert_eq!(c.queue.max_concurrent_by_agent, 3);
+        assert_eq!(c.queue.max_wait, Duration::from_secs(600));
+        assert_eq!(c.conversation.inactivity_timeout, Duration::from_secs(1800));
+        assert_eq!(c.message.max_length, 4000);
+        assert_eq!(c.redis.presence_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn file_and_env_overrides() {
+        let text = "[chat.queue]\nmax-wait = \"300ms\"\nmax-concurrent-by-agent = 2\n[chat.housekeeping]\ninterval = 100\n";
+        let env = vec![(
+            "LIVECHAT_CHAT_QUEUE_MAX_CONCURRENT_BY_AGENT".to_string(),
+            "5".to_string(),
+        )];
+        let c = ChatConfig::parse(text, env.into_iter()).unwrap();
+        assert_eq!(c.queue.max_wait, Duration::from_millis(300));
+        assert_eq!(c.queue.max_concurrent_by_agent, 5);
+        assert_eq!(c.housekeeping.interval, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_durations_are_errors() {
+        assert!(
+            ChatConfig::parse("[chat.queue]\nmax-wiat = \"1s\"\n", std::iter::empty()).is_err()
+        );
+        assert!(
+            ChatConfig::parse("[chat.queue]\nmax-wait = \"soon\"\n", std::iter::empty()).is_err()
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("12h"), Some(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("5"), Some(Duration::from_millis(5)));
+        assert_eq!(parse_duration("x"), None);
+    }
+}

@@ -1,0 +1,199 @@
+//! One conversation in the embedded backend: metadata, the message buffer with `seq`, the
+//! `clientMessageId` index, and the lock that runs its commands one at a time.
+//!
+//! Lives on: the conversation's owner executor (`ShardMap::owner`). Never shared with another
+//! executor; no atomics, no mutexes — the FIFO semaphore only orders this executor's tasks.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+
+use glommio::sync::{Permit, Semaphore};
+use livechat_core::store::{Appended, MessagePage};
+use livechat_core::{ChatMessage, ConversationMetadata, MessageDraft, Timestamp};
+
+/// Embedded state of one conversation.
+#[derive(Debug)]
+pub struct ConversationCell {
+    /// Current metadata.
+    pub meta: RefCell<ConversationMetadata>,
+    messages: RefCell<VecDeque<ChatMessage>>,
+    next_seq: Cell<u64>,
+    client_ids: RefCell<HashMap<String, u64>>,
+    lock: Semaphore,
+    capacity: usize,
+}
+
+impl ConversationCell {
+    /// A conversation keeping at most `capacity` messages.
+    pub fn new(meta: ConversationMetadata, capacity: usize) -> Self {
+        Self {
+            meta: RefCell::new(meta),
+            messages: RefCell::new(VecDeque::new()),
+            next_seq: Cell::new(1),
+            client_ids: RefCell::new(HashMap::new()),
+            lock: Semaphore::new(1),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Waits for this conversation's turn. Waiters are served in arrival order, which is how
+    /// per-conversation ordering holds across commands that await other executors.
+    pub async fn lock(&self) -> Option<Permit<'_>> {
+        self.lock.acquire_permit(1).await.ok()
+    }
+
+    /// The next `seq` to be assigned (= messages stored so far + 1).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.get()
+    }
+
+    /// Appends a message, or returns the earlier one with the same `clientMessageId`.
+    pub fn append(&self, draft: MessageDraft, id: String, now: Timestamp) -> Appended {
+        if let Some(key) = &draft.client_message_id {
+            if let Some(&seq) = self.client_ids.borrow().get(key) {
+                if let Some(m) = self.get(seq) {
+                    return Appended::Duplicate(m);
+                }
+            }
+        }
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq + 1);
+        let conversation_id = self.meta.borrow().id.clone();
+        let msg = draft.into_message(id, &conversation_id, seq, now);
+        if let Some(key) = &msg.client_message_id {
+            self.client_ids.borrow_mut().insert(key.clone(), seq);
+        }
+        let mut messages = self.messages.borrow_mut();
+        messages.push_back(msg.clone());
+        while messages.len() > self.capacity {
+            if let Some(old) = messages.pop_front() {
+                if let Some(key) = old.client_message_id {
+                    self.client_ids.borrow_mut().remove(&key);
+                }
+            }
+        }
+        Appended::New(msg)
+    }
+
+    fn get(&self, seq: u64) -> Option<ChatMessage> {
+        let messages = self.messages.borrow();
+        let first = messages.front()?.seq;
+        let idx = usize::try_from(seq.checked_sub(first)?).ok()?;
+        messages.get(idx).cloned()
+    }
+
+    /// Messages with seq > `after` (the first `limit`), or the latest `limit`.
+    pub fn page(&self, after: Option<u64>, limit: usize) -> MessagePage {
+        let messages = self.messages.borrow();
+        let first = messages.front().map_or(self.next_seq.get(), |m| m.seq);
+        match after {
+            None => {
+                let skip = messages.len().saturating_sub(limit);
+                MessagePage {
+                    messages: messages.iter().skip(skip).cloned().collect(),
+                    // Without `after` the caller asked for "the latest": complete unless the
+                    // buffer already dropped some of those.
+                    complete: skip > 0 || first == 1,
+                }
+            }
+            Some(after) => {
+                let complete = after + 1 >= first;
+                let start = usize::try_from(after.saturating_add(1).saturating_sub(first))
+                    .unwrap_or(usize::MAX);
+                MessagePage {
+                    messages: messages.iter().skip(start).take(limit).cloned().collect(),
+                    complete,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use livechat_core::{start, ChatParticipant, MessageType, Metadata, ParticipantKind};
+
+    fn cell(cap: usize) -> ConversationCell {
+        let customer = ChatParticipant::new("c", ParticipantKind::Customer, "C");
+        ConversationCell::new(
+            start("x".into(), customer, Metadata::new(), Timestamp(0)).conversation,
+            cap,
+        )
+    }
+
+    fn draft(text: &str, key: Option<&str>) -> MessageDraft {
+        MessageDraft {
+            kind: MessageType::Text,
+            sender: ChatParticipant::new("c", ParticipantKind::Customer, "C"),
+            content: text.into(),
+            metadata: Metadata::new(),
+            client_message_id: key.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn seq_starts_at_one_and_has_no_gaps() {
+        let c = cell(10);
+        for i in 1..=5 {
+            let m = c.append(draft("m", None), format!("id{i}"), Timestamp(i as i64));
+            assert_eq!(m.message().seq, i);
+        }
+        let p = c.page(Some(2), 100);
+        assert_eq!(
+            p.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert!(p.complete);
+        assert_eq!(
+            c.page(None, 2)
+                .messages
+                .iter()
+                .map(|m| m.seq)
+                .collect::<Vec<_>>(),
+            vec![4, 5]
+        );
+        assert_eq!(
+            c.page(Some(1), 2)
+                .messages
+                .iter()
+                .map(|m| m.seq)
+                .collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+    }
+
+    #[test]
+    fn client_message_id_deduplicates() {
+        let c = cell(10);
+        let a = c.append(draft("hi", Some("k1")), "id1".into(), Timestamp(1));
+        let b = c.append(draft("hi again", Some("k1")), "id2".into(), Timestamp(2));
+        assert!(matches!(a, Appended::New(_)));
+        assert_eq!(b, Appended::Duplicate(a.message().clone()));
+        assert_eq!(c.next_seq(), 2);
+    }
+
+    #[test]
+    fn dropped_messages_make_pages_incomplete() {
+        let c = cell(3);
+        for i in 0..5 {
+            c.append(
+                draft("m", Some(&format!("k{i}"))),
+                format!("id{i}"),
+                Timestamp(0),
+            );
+        }
+        let p = c.page(Some(0), 100);
+        assert!(!p.complete);
+        assert_eq!(
+            p.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert!(c.page(Some(2), 100).complete);
+        // The dropped message's key is forgotten with it.
+        assert!(matches!(
+            c.append(draft("m", Some("k0")), "n".into(), Timestamp(0)),
+            Appended::New(_)
+        ));
+    }
+}
