@@ -29,7 +29,7 @@ pub mod time;
 pub use conversation::{ConversationMetadata, ConversationStatus};
 pub use error::LifecycleError;
 pub use event::{ChatEvent, ChatEventType};
-pub use lifecycle::{apply, start, Command, Effect, ExpireReason, Transition};
+pub use lifecycle::{apply, start, Command, Effect, ExpireReason, Notice, Transition};
 pub use message::{ChatMessage, MessageDraft, MessageType};
 pub use participant::{ChatParticipant, Metadata, ParticipantKind, ParticipantKindError};
 pub use queue::{QueueEntry, QueuePosition};

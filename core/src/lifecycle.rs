@@ -75,13 +75,27 @@ pub enum Command {
     Expire(ExpireReason),
 }
 
+/// What a `system:event` to the conversation's room announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Notice {
+    /// Entered the queue.
+    ConversationQueued,
+    /// An agent accepted.
+    ConversationAccepted,
+    /// Closed.
+    ConversationClosed,
+    /// Left the queue after `chat.queue.max-wait` (status OPEN again).
+    QueueTimeout,
+}
+
 /// Something the executor must do because of a transition, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Append this message (the store assigns id and seq) and broadcast it as `chat:message`.
     Append(MessageDraft),
     /// Tell the room (`system:event` with this type).
-    Notify(ChatEventType),
+    Notify(Notice),
     /// Publish an analytics event of this type about the conversation.
     Publish(ChatEventType),
     /// Put this entry in the agent queue.
@@ -151,7 +165,7 @@ pub fn apply(
                 next.status = Queued;
                 next.accepted_at = None;
                 effects.push(Effect::QueueAdd(queue_entry(&next, now)));
-                effects.push(Effect::Notify(ChatEventType::ConversationQueued));
+                effects.push(Effect::Notify(Notice::ConversationQueued));
                 effects.push(Effect::Publish(ChatEventType::ConversationQueued));
             }
         },
@@ -173,7 +187,7 @@ pub fn apply(
                 next.status = Assigned;
                 next.agent = Some(agent);
                 next.accepted_at = Some(now);
-                effects.push(Effect::Notify(ChatEventType::ConversationAccepted));
+                effects.push(Effect::Notify(Notice::ConversationAccepted));
                 effects.push(Effect::Publish(ChatEventType::ConversationAccepted));
             }
         },
@@ -252,6 +266,7 @@ pub fn apply(
                 "No agent is available right now. Please try again later.".into(),
                 meta,
             )));
+            effects.push(Effect::Notify(Notice::QueueTimeout));
         }
     }
     next.updated_at = now;
@@ -291,7 +306,7 @@ fn close(
     }
     next.status = ConversationStatus::Closed;
     effects.push(Effect::Append(system_draft(content, meta)));
-    effects.push(Effect::Notify(ChatEventType::ConversationClosed));
+    effects.push(Effect::Notify(Notice::ConversationClosed));
     effects.push(Effect::Publish(ChatEventType::ConversationClosed));
 }
 

@@ -127,7 +127,7 @@ fn enqueue_adds_a_queue_entry_and_notifies() {
     assert_eq!(entry.customer_phone.as_deref(), Some("+100"));
     assert!(t
         .effects
-        .contains(&Effect::Notify(ChatEventType::ConversationQueued)));
+        .contains(&Effect::Notify(Notice::ConversationQueued)));
     assert_eq!(t.conversation.version, 2);
     assert_eq!(t.conversation.updated_at, T1);
 }
@@ -161,7 +161,7 @@ fn accept_claims_the_agent_and_leaves_the_queue() {
         vec![
             Effect::QueueRemove,
             Effect::ClaimAgent("a2".into()),
-            Effect::Notify(ChatEventType::ConversationAccepted),
+            Effect::Notify(Notice::ConversationAccepted),
             Effect::Publish(ChatEventType::ConversationAccepted),
         ]
     );
@@ -252,7 +252,7 @@ fn agent_close_appends_the_chat_closed_notice() {
     assert_eq!(t.conversation.closed_at, Some(T1));
     assert!(t
         .effects
-        .contains(&Effect::Notify(ChatEventType::ConversationClosed)));
+        .contains(&Effect::Notify(Notice::ConversationClosed)));
 }
 
 #[test]

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use livechat_core::store::{Appended, Claim, MessagePage};
 use livechat_core::{
     apply, start, ChatEventType, ChatMessage, ChatParticipant, Command, ConversationMetadata,
-    ConversationStatus, Effect, ExpireReason, LifecycleError, Metadata, QueueEntry, Timestamp,
+    ConversationStatus, Effect, ExpireReason, LifecycleError, Metadata, Notice, QueueEntry,
+    Timestamp,
 };
 use livechat_shard_router::{ExecutorId, RouterError, ShardMap};
 
@@ -508,7 +509,7 @@ impl Chat {
     /// `system:event {type, conversation, participant}` to every member of the room; the
     /// participant is each receiving socket's own, so the payload is built per socket, on the
     /// executor that owns it (in order with the room's `chat:message` broadcasts).
-    fn notify(&self, kind: ChatEventType, meta: &ConversationMetadata) {
+    fn notify(&self, kind: Notice, meta: &ConversationMetadata) {
         let room = room(&meta.id);
         for e in self.node.port().executors() {
             let (room, meta) = (room.clone(), meta.clone());

@@ -121,7 +121,13 @@ pub async fn serve(ctx: Rc<HttpContext>, mut stream: TcpStream, peer: SocketAddr
                 }
             }
         };
-        resp = resp.with_cors(cors, origin.as_deref());
+        if !resp
+            .headers
+            .iter()
+            .any(|(k, _)| *k == "Access-Control-Allow-Origin")
+        {
+            resp = resp.with_cors(cors, origin.as_deref());
+        }
         if !head.keep_alive {
             resp.close = true;
         }
