@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
+use tracing::Instrument;
 
 use super::request::{decode_chunked, parse_head, BodyFraming, RequestHead};
 use super::{query_param, Response};
@@ -380,7 +381,18 @@ async fn upgrade(ctx: &Rc<HttpContext>, mut stream: TcpStream, req: WsRequest) {
     };
     match owner {
         Some(o) if o == ctx.node.executor() => {
-            websocket::serve(ctx.engine.clone(), stream, req).await
+            // A task of its own: the WebSocket lives for hours, and this HTTP connection
+            // future (head buffers, polling state) is twice its size.
+            let guard = ctx.node.connection_guard();
+            let engine = ctx.engine.clone();
+            glommio::spawn_local(
+                async move {
+                    let _guard = guard;
+                    websocket::serve(engine, stream, req).await;
+                }
+                .instrument(tracing::Span::current()),
+            )
+            .detach();
         }
         Some(o) => {
             let fd = match handoff::detach(stream) {
@@ -401,3 +413,4 @@ async fn upgrade(ctx: &Rc<HttpContext>, mut stream: TcpStream, req: WsRequest) {
         }
     }
 }
+
