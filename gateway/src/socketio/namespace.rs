@@ -213,7 +213,7 @@ impl LocalNamespace {
         }
     }
 
-    /// Calls `f` for every connected local socket in any of `rooms` (all sockets of the
+    /// Calls `f` for every live (connected or connecting) local socket in any of `rooms` (all sockets of the
     /// namespace when `rooms` is empty), once each, skipping sockets that are in `except`
     /// (by id or by room).
     pub(crate) fn for_each_member(
@@ -239,9 +239,12 @@ impl LocalNamespace {
                 targets.dedup_by(|a, b| a.id() == b.id());
             }
         }
+        // Sockets still connecting are included: their frames are held until the CONNECT reply,
+        // so a socket that joined a room during its connect handler misses nothing.
+        let live = |s: &Rc<Socket>| s.state() != super::socket::State::Disconnected;
         for s in targets
             .iter()
-            .filter(|s| s.connected() && (except.is_empty() || !excluded(s)))
+            .filter(|s| live(s) && (except.is_empty() || !excluded(s)))
         {
             f(s);
         }
