@@ -206,8 +206,9 @@ impl Session {
         body
     }
 
-    /// Takes every queued packet (the WebSocket writer sends them one frame each).
-    pub(crate) fn drain_into(&self, out: &mut Vec<Frame>) {
+    /// Takes every queued packet (the WebSocket writer sends them one frame each; tests and
+    /// benches use it to read what a session would send).
+    pub fn drain_into(&self, out: &mut Vec<Frame>) {
         out.extend(self.outbox.borrow_mut().drain(..));
     }
 
