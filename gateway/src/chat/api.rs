@@ -252,12 +252,7 @@ async fn handle(
             let position = match out.position {
                 Some(p) => p,
                 // Already queued: report where it stands.
-                None => chat
-                    .queue_page(0, usize::MAX)
-                    .await?
-                    .iter()
-                    .position(|e| e.conversation_id == id)
-                    .unwrap_or(0),
+                None => chat.queue_position(id).await?.unwrap_or(0),
             };
             ok(&QueuePosition::estimate(position, per))
         }

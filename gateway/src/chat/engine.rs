@@ -195,6 +195,14 @@ impl Chat {
         .await
     }
 
+    /// The 0-based queue position of a conversation, if queued.
+    pub async fn queue_position(&self, id: String) -> Result<Option<usize>, GatewayError> {
+        self.on(self.queue_owner(), move |chat| async move {
+            chat.queue.position(&id)
+        })
+        .await
+    }
+
     /// Joins a socket to a conversation, in order with the conversation's broadcasts: the socket
     /// gets `system:event`, then every message after `last_seq`, then live messages.
     pub async fn attach(

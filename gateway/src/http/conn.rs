@@ -413,4 +413,3 @@ async fn upgrade(ctx: &Rc<HttpContext>, mut stream: TcpStream, req: WsRequest) {
         }
     }
 }
-
