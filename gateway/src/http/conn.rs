@@ -83,7 +83,7 @@ enum Action {
 pub async fn serve(ctx: Rc<HttpContext>, mut stream: TcpStream, peer: SocketAddr) {
     let mut buf = Vec::new();
     loop {
-        let head = match read_head(&mut stream, &mut buf).await {
+        let head = match read_head(&mut stream, &mut buf, &ctx.node).await {
             Ok(Some(h)) => h,
             Ok(None) => return,
             Err(e) => {
@@ -146,6 +146,7 @@ pub async fn serve(ctx: Rc<HttpContext>, mut stream: TcpStream, peer: SocketAddr
 async fn read_head(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
+    node: &Node,
 ) -> Result<Option<RequestHead>, GatewayError> {
     loop {
         if !buf.is_empty() {
@@ -154,8 +155,10 @@ async fn read_head(
                 return Ok(Some(head));
             }
         }
+        // Between requests a connection ends when it idles too long or the node stops.
+        let stopping = node.stopping();
         let idle = async {
-            glommio::timer::sleep(IDLE_TIMEOUT).await;
+            future::or(glommio::timer::sleep(IDLE_TIMEOUT), stopping).await;
             Ok(0)
         };
         if future::or(read_more(stream, buf), idle).await? == 0 {

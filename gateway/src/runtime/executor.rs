@@ -128,6 +128,7 @@ async fn executor_main(
     let _ = stop.recv_async().await;
     tracing::debug!(sessions = engine.session_count(), "shutting down");
     drop(accepts);
+    node.begin_shutdown();
     engine.close_all(CloseReason::Shutdown);
     let deadline = Instant::now() + DRAIN;
     while node.connections() > 0 && Instant::now() < deadline {

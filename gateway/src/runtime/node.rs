@@ -21,12 +21,18 @@ pub struct Node {
     ids: OwnedIds,
     connections: Cell<usize>,
     extensions: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
+    // Dropping the sender wakes every clone of the receiver: a broadcast "we are stopping".
+    stop_tx: RefCell<Option<flume::Sender<()>>>,
+    stop_rx: flume::Receiver<()>,
 }
 
 impl Node {
     /// Context for the executor that owns `port`.
     pub fn new(cfg: Arc<GatewayConfig>, port: MeshPort<MeshMsg>) -> Rc<Self> {
+        let (stop_tx, stop_rx) = flume::bounded(1);
         Rc::new(Self {
+            stop_tx: RefCell::new(Some(stop_tx)),
+            stop_rx,
             ids: OwnedIds::new(port.me()),
             cfg,
             port,
@@ -95,6 +101,19 @@ impl Node {
         } else {
             self.port.try_send(executor, MeshMsg::Run(Box::new(f)))
         }
+    }
+
+    /// Resolves when this executor starts shutting down (idle keep-alive connections close).
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let rx = self.stop_rx.clone();
+        async move {
+            let _ = rx.recv_async().await;
+        }
+    }
+
+    /// Starts shutting down: wakes every [`Node::stopping`] waiter.
+    pub fn begin_shutdown(&self) {
+        self.stop_tx.borrow_mut().take();
     }
 
     /// Open TCP connections served by this executor.
