@@ -312,10 +312,30 @@ fn engine_action(
     }
 }
 
+/// What a session keeps of its opening request. Transport-only headers (WebSocket handshake,
+/// connection management) are dropped: every session keeps this for its whole life.
 fn handshake(head: &RequestHead, peer: SocketAddr) -> Handshake {
+    let mut headers = http::HeaderMap::with_capacity(head.headers.len());
+    for (name, value) in &head.headers {
+        let n = name.as_str();
+        if !(n.starts_with("sec-websocket-")
+            || matches!(
+                n,
+                "connection"
+                    | "upgrade"
+                    | "content-length"
+                    | "transfer-encoding"
+                    | "accept-encoding"
+                    | "cache-control"
+                    | "pragma"
+            ))
+        {
+            headers.append(name.clone(), value.clone());
+        }
+    }
     Handshake {
         query: head.query.clone(),
-        headers: head.headers.clone(),
+        headers,
         remote_addr: peer,
     }
 }
