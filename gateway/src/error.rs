@@ -85,6 +85,9 @@ pub enum GatewayError {
     /// The caller may not do this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The route exists but not with this method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The domain refused a lifecycle command (400 / 409 / 410 / 429).
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
@@ -96,6 +99,7 @@ impl GatewayError {
         match self {
             Self::NotFound(_) => 404,
             Self::Forbidden(_) => 403,
+            Self::MethodNotAllowed(_) => 405,
             Self::BadRequest(_) => 400,
             Self::Lifecycle(e) => match e {
                 LifecycleError::Closed | LifecycleError::NotQueued => 410,
@@ -126,6 +130,7 @@ impl GatewayError {
             400 => "bad_request",
             403 => "forbidden",
             404 => "not_found",
+            405 => "method_not_allowed",
             409 => "conflict",
             410 => "gone",
             413 => "payload_too_large",

@@ -103,7 +103,7 @@ fn json_body<T: DeserializeOwned + Default>(
 }
 
 fn method_not_allowed(req: &RequestHead) -> GatewayError {
-    GatewayError::BadRequest(format!("method {} not allowed on {}", req.method, req.path))
+    GatewayError::MethodNotAllowed(format!("method {} not allowed on {}", req.method, req.path))
 }
 
 fn limit_param(req: &RequestHead) -> Result<usize, GatewayError> {
