@@ -1,0 +1,130 @@
+//! The loadgen's own CPU use (getrusage user + sys over wall time), reported next to every
+//! result so a saturated loadgen is never mistaken for a slow server.
+
+use std::time::{Duration, Instant};
+
+/// User + system CPU time this process has used so far.
+#[allow(unsafe_code)]
+pub fn process_cpu() -> Duration {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a full `rusage` into the pointer we pass; RUSAGE_SELF is valid.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    // SAFETY: getrusage returned 0, so the struct is initialised (and it was zeroed anyway).
+    let ru = unsafe { ru.assume_init() };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU use over an interval, as a percentage of one core.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl CpuMeter {
+    /// Starts measuring now.
+    pub fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: process_cpu(),
+        }
+    }
+
+    /// Percent of one core used since [`CpuMeter::start`] (100 = one core saturated).
+    pub fn percent(&self) -> f64 {
+        let wall = self.wall.elapsed().as_secs_f64();
+        if wall <= 0.0 {
+            return 0.0;
+        }
+        (process_cpu().saturating_sub(self.cpu)).as_secs_f64() / wall * 100.0
+    }
+}
+
+/// Raises RLIMIT_NOFILE (soft, and hard when allowed) to at least `want`; returns the soft limit
+/// now in force. An error explains why the limit could not be raised far enough.
+#[allow(unsafe_code)]
+pub fn raise_nofile(want: u64) -> Result<u64, String> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
+    }
+    if lim.rlim_cur >= want {
+        return Ok(lim.rlim_cur);
+    }
+    let wanted = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: lim.rlim_max.max(want),
+    };
+    // SAFETY: setrlimit reads the struct we own.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
+        return Ok(want);
+    }
+    let err = std::io::Error::last_os_error();
+    // Not privileged: take what the hard limit allows.
+    let capped = libc::rlimit {
+        rlim_cur: lim.rlim_max,
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &capped) } == 0 {
+        return Err(format!(
+            "RLIMIT_NOFILE raised only to the hard limit {} (wanted {want}: {err})",
+            lim.rlim_max
+        ));
+    }
+    Err(format!(
+        "RLIMIT_NOFILE stays at {} (wanted {want}: {err})",
+        lim.rlim_cur
+    ))
+}
+
+/// User + system CPU time of another process, from `/proc/<pid>/stat` (fields 14 and 15).
+pub fn pid_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields after it follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_secs_f64((utime + stime) as f64 / hz as f64))
+}
+
+/// CPU use of the server under test over an interval (when its pid is known).
+#[derive(Debug, Clone, Copy)]
+pub struct PidMeter {
+    pid: Option<u32>,
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl PidMeter {
+    /// Starts measuring `pid` now (`None`: nothing to measure).
+    pub fn start(pid: Option<u32>) -> Self {
+        Self {
+            pid,
+            wall: Instant::now(),
+            cpu: pid.and_then(pid_cpu),
+        }
+    }
+
+    /// Percent of one core used by the process since [`PidMeter::start`].
+    pub fn percent(&self) -> Option<f64> {
+        let now = pid_cpu(self.pid?)?;
+        let wall = self.wall.elapsed().as_secs_f64();
+        let before = self.cpu?;
+        (wall > 0.0).then(|| now.saturating_sub(before).as_secs_f64() / wall * 100.0)
+    }
+}

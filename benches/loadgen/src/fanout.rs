@@ -1,0 +1,426 @@
+//! `fanout`: R rooms × M members; P of the members publish `42["pub",{"t":..,"p":".."}]` at a
+//! fixed total rate and every member (publishers included) records the latency of each `msg` it
+//! receives. One step = publish for `--duration` seconds, then drain; `--sweep` raises the rate
+//! until p99 > `--p99-limit-ms` or deliveries fall behind and reports the capacity.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::client::{auto_source_ips, encode_event, Dialer, SioClient, SioPacket, Target};
+use crate::clock::now_ns;
+use crate::cpu::{CpuMeter, PidMeter};
+use crate::histogram::Latency;
+use crate::publisher::{self, Phase, SendCounters};
+use crate::sweep::{self, Step, SweepCfg};
+
+/// `fanout` flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Server URL.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// Rooms.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Members (connections) per room.
+    #[arg(long, default_value_t = 50)]
+    members: usize,
+    /// Publishing members, spread over the rooms.
+    #[arg(long, default_value_t = 100)]
+    publishers: usize,
+    /// Publishes per second, all publishers together (each is delivered to `members` sockets).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Seconds per step.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Padding characters in each payload.
+    #[arg(long, default_value_t = 64)]
+    payload_bytes: usize,
+    /// Raise the rate step by step from `--rate` and report the capacity.
+    #[arg(long)]
+    sweep: bool,
+    /// Rate multiplier between sweep steps.
+    #[arg(long, default_value_t = 1.5)]
+    factor: f64,
+    /// Most rising sweep steps.
+    #[arg(long, default_value_t = 14)]
+    max_steps: usize,
+    /// Bisection steps after the first failing one.
+    #[arg(long, default_value_t = 2)]
+    refine: usize,
+    /// Re-runs of a failing rising step before it counts as failed.
+    #[arg(long, default_value_t = 1)]
+    retries: usize,
+    /// A step fails when its delivery p99 exceeds this.
+    #[arg(long, default_value_t = 50.0)]
+    p99_limit_ms: f64,
+    /// Concurrent connection handshakes.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Spread the connection attempts evenly over this many seconds. With the servers'
+    /// pingInterval (25 s) this spreads the heartbeats too, instead of pinging every socket in
+    /// the same instant every 25 s (which stalls every server for ~100 ms with 5,000 sockets).
+    #[arg(long, default_value_t = 0.0)]
+    connect_spread: f64,
+    /// Loopback source addresses to spread connections over (0 = as needed).
+    #[arg(long, default_value_t = 0)]
+    source_ips: usize,
+    /// Also report, per second of each step, the deliveries, the max latency and how many took
+    /// more than 10 ms (finds periodic stalls).
+    #[arg(long)]
+    timeline: bool,
+    /// Pid of the server under test: its CPU use is reported next to each step.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Name of the server under test, copied into the JSON results.
+    #[arg(long, default_value = "server")]
+    label: String,
+}
+
+/// Receive-side statistics of one step.
+#[derive(Debug, Default)]
+struct StepStats {
+    since_ns: u64,
+    latency: Latency,
+    received: u64,
+    stale: u64,
+    last_ns: u64,
+    /// Per second since `since_ns`: (deliveries, max latency ns, deliveries over 10 ms).
+    per_sec: Vec<(u64, u64, u64)>,
+    /// Per second since `since_ns`: the loadgen's own worst event-loop lag, ns (a 1 ms ticker's
+    /// lateness), to tell loadgen stalls from server stalls.
+    lag_per_sec: Vec<u64>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    stats: RefCell<StepStats>,
+    sends: SendCounters,
+    recv_closed: Cell<u64>,
+    bad_packets: Cell<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct Stamp {
+    t: u64,
+}
+
+impl Shared {
+    fn on_packet(&self, p: &SioPacket) {
+        let now = now_ns();
+        let stamp = match p.decode() {
+            Ok(pk) => match pk.payload {
+                livechat_gateway::socketio::packet::Payload::Event { name, args }
+                    if name == "msg" =>
+                {
+                    args.first()
+                        .and_then(|a| serde_json::from_str::<Stamp>(a.get()).ok())
+                }
+                _ => return,
+            },
+            Err(_) => None,
+        };
+        let Some(Stamp { t }) = stamp else {
+            self.bad_packets.set(self.bad_packets.get() + 1);
+            return;
+        };
+        let mut s = self.stats.borrow_mut();
+        if t < s.since_ns {
+            s.stale += 1;
+            return;
+        }
+        let lat = now.saturating_sub(t);
+        s.latency.record_ns(lat);
+        s.received += 1;
+        s.last_ns = now;
+        let sec = ((now - s.since_ns) / 1_000_000_000) as usize;
+        if sec < 600 {
+            if s.per_sec.len() <= sec {
+                s.per_sec.resize(sec + 1, (0, 0, 0));
+            }
+            let e = &mut s.per_sec[sec];
+            e.0 += 1;
+            e.1 = e.1.max(lat);
+            e.2 += u64::from(lat > 10_000_000);
+        }
+    }
+}
+
+/// Runs the scenario; prints JSON results on stdout and a summary on stderr.
+pub async fn run(a: Args) -> Result<()> {
+    let target = Target::parse(&a.url)?;
+    let n = a.rooms * a.members;
+    if a.publishers == 0 || a.publishers > n {
+        bail!("--publishers must be 1..=rooms×members ({n})");
+    }
+    let k = if a.source_ips == 0 {
+        auto_source_ips(n)
+    } else {
+        a.source_ips
+    };
+    let shared = Rc::new(Shared::default());
+    let dialer = Rc::new(Dialer::new(a.connect_concurrency, Duration::from_secs(30)));
+    let (phase_tx, phase_rx) = watch::channel(Phase::idle());
+    let pad = "x".repeat(a.payload_bytes);
+    let publishers = a.publishers;
+    let t0 = Instant::now();
+    for i in 0..n {
+        let room = format!("room=r{}", i % a.rooms);
+        let (target, dialer, shared) = (target.clone(), dialer.clone(), shared.clone());
+        let src = target.source_ip(i, k);
+        let rx = (i < a.publishers).then(|| phase_rx.clone());
+        let pad = pad.clone();
+        let at = t0 + Duration::from_secs_f64(a.connect_spread * i as f64 / n as f64);
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let Some(client) = dialer.run(SioClient::connect(&target, &room, src)).await else {
+                return;
+            };
+            match rx {
+                Some(rx) => {
+                    let make =
+                        |ts| encode_event("pub", None, &format!(r#"{{"t":{ts},"p":"{pad}"}}"#));
+                    let offset = i as f64 / publishers as f64;
+                    let on_packet = |p: &SioPacket| shared.on_packet(p);
+                    let _ =
+                        publisher::run(client, rx, offset, &shared.sends, make, on_packet).await;
+                }
+                None => receive(client, &shared).await,
+            }
+        });
+    }
+    drop(phase_rx);
+    dialer
+        .wait_for(n, Duration::from_secs_f64(180.0 + a.connect_spread))
+        .await;
+    let connected = dialer.connected.get();
+    eprintln!(
+        "[fanout {}] {connected}/{n} connected in {:.1}s ({} failed{})",
+        a.label,
+        t0.elapsed().as_secs_f64(),
+        dialer.failed.get(),
+        dialer
+            .first_error
+            .borrow()
+            .as_ref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    if connected < n {
+        bail!("only {connected} of {n} connections succeeded");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if a.timeline {
+        tokio::task::spawn_local(lag_ticker(shared.clone()));
+    }
+
+    let ctx = Ctx {
+        a: &a,
+        shared: &shared,
+        phase: &phase_tx,
+    };
+    if a.sweep {
+        let cfg = SweepCfg {
+            start: a.rate,
+            factor: a.factor,
+            max_steps: a.max_steps,
+            refine: a.refine,
+            retries: a.retries,
+        };
+        let mut idx = 0;
+        let result = sweep::sweep(cfg, |rate| {
+            idx += 1;
+            ctx.step(rate, idx)
+        })
+        .await;
+        let best = result.best.as_ref();
+        let limited = result
+            .first_bad
+            .as_ref()
+            .map_or("max-steps".to_owned(), |b| b.why.clone());
+        let out = json!({
+            "scenario": "fanout-sweep", "label": a.label, "connections": n,
+            "rooms": a.rooms, "members": a.members, "publishers": a.publishers,
+            "capacity_per_s": best.map_or(0.0, |b| b.throughput),
+            "capacity_pub_rate": best.map_or(0.0, |b| b.rate),
+            "capacity_p99_ms": best.map_or(0.0, |b| b.p99_ms),
+            "capacity_loadgen_cpu_pct": best.map_or(0.0, |b| b.loadgen_cpu_pct),
+            "first_bad_rate": result.first_bad.as_ref().map(|b| b.rate),
+            "first_bad_loadgen_cpu_pct": result.first_bad.as_ref().map(|b| b.loadgen_cpu_pct),
+            "limited_by": limited,
+            "steps": result.steps.len(),
+        });
+        println!("{out}");
+        eprintln!(
+            "[fanout {}] capacity {:.0} delivered msgs/s at p99 {:.2} ms (loadgen CPU {:.0}%); limited by: {limited}",
+            a.label,
+            best.map_or(0.0, |b| b.throughput),
+            best.map_or(0.0, |b| b.p99_ms),
+            best.map_or(0.0, |b| b.loadgen_cpu_pct),
+        );
+    } else {
+        ctx.step(a.rate, 1).await;
+    }
+    Ok(())
+}
+
+/// Measures how late a 1 ms ticker fires: the loadgen's own event-loop lag.
+async fn lag_ticker(shared: Rc<Shared>) {
+    let mut due = Instant::now();
+    loop {
+        due += Duration::from_millis(1);
+        tokio::time::sleep_until(due.into()).await;
+        let now = Instant::now();
+        let lag = u64::try_from(now.saturating_duration_since(due).as_nanos()).unwrap_or(0);
+        let mut s = shared.stats.borrow_mut();
+        let sec = (now_ns().saturating_sub(s.since_ns) / 1_000_000_000) as usize;
+        if sec < 600 {
+            if s.lag_per_sec.len() <= sec {
+                s.lag_per_sec.resize(sec + 1, 0);
+            }
+            s.lag_per_sec[sec] = s.lag_per_sec[sec].max(lag);
+        }
+        drop(s);
+        if now > due + Duration::from_millis(50) {
+            due = now; // do not replay missed ticks after a long stall
+        }
+    }
+}
+
+async fn receive(mut client: SioClient, shared: &Shared) {
+    loop {
+        match client.recv().await {
+            Ok(Some(p)) => shared.on_packet(&p),
+            _ => {
+                shared.recv_closed.set(shared.recv_closed.get() + 1);
+                return;
+            }
+        }
+    }
+}
+
+struct Ctx<'a> {
+    a: &'a Args,
+    shared: &'a Shared,
+    phase: &'a watch::Sender<Phase>,
+}
+
+impl Ctx<'_> {
+    /// One fixed-rate step: publish for `duration`, drain, report.
+    async fn step(&self, rate: f64, idx: usize) -> Step {
+        let a = self.a;
+        let sh = self.shared;
+        let members = a.members as u64;
+        *sh.stats.borrow_mut() = StepStats {
+            since_ns: now_ns(),
+            ..StepStats::default()
+        };
+        sh.sends.reset();
+        let start = Instant::now();
+        let until = start + Duration::from_secs(a.duration);
+        let cpu = CpuMeter::start();
+        let server_cpu = PidMeter::start(a.server_pid);
+        self.phase.send_replace(Phase {
+            rate_each: rate / a.publishers as f64,
+            start,
+            until,
+        });
+        tokio::time::sleep_until(until.into()).await;
+        let cpu_pct = cpu.percent();
+        let server_cpu_pct = server_cpu.percent();
+        self.phase.send_replace(Phase::idle());
+        // Drain: until everything arrived, nothing arrived for 1 s, or 10 s passed.
+        let drain_end = Instant::now() + Duration::from_secs(10);
+        let mut last = (sh.stats.borrow().received, Instant::now());
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let got = sh.stats.borrow().received;
+            let expected = sh.sends.sent.get() * members;
+            if got >= expected || Instant::now() >= drain_end {
+                break;
+            }
+            if got != last.0 {
+                last = (got, Instant::now());
+            } else if last.1.elapsed() >= Duration::from_secs(1) {
+                break;
+            }
+        }
+        // Take the step's statistics; late arrivals land in a throw-away default.
+        let s = std::mem::take(&mut *sh.stats.borrow_mut());
+        let sent = sh.sends.sent.get();
+        let expected = sent * members;
+        let secs = ((s.last_ns.saturating_sub(s.since_ns)) as f64 / 1e9).max(a.duration as f64);
+        let delivered = s.received as f64 / secs;
+        let lat = s.latency.summary();
+        let missed = sh.sends.missed.get();
+        let offered_sent = rate * a.duration as f64;
+        let mut why = Vec::new();
+        if lat.p99_ms > a.p99_limit_ms {
+            why.push(format!("p99 {:.1} ms > {} ms", lat.p99_ms, a.p99_limit_ms));
+        }
+        if (s.received as f64) < expected as f64 * 0.999 {
+            why.push(format!("deliveries behind ({} of {expected})", s.received));
+        }
+        if missed > 0 || (sent as f64) < offered_sent * 0.98 {
+            why.push(format!(
+                "loadgen behind (sent {sent} of {offered_sent:.0}, CPU {cpu_pct:.0}%)"
+            ));
+        }
+        let closed = sh.sends.closed.get() + sh.recv_closed.get();
+        if closed > 0 {
+            why.push(format!("{closed} connections closed"));
+        }
+        let ok = why.is_empty();
+        if a.timeline {
+            for (i, (n, max, slow)) in s.per_sec.iter().enumerate() {
+                let lag = s.lag_per_sec.get(i).copied().unwrap_or(0);
+                eprintln!(
+                    "[fanout {}]   second {i:>3}: {n:>7} delivered, max {:>7.2} ms, {slow:>6} over 10 ms; loadgen lag max {:>6.2} ms",
+                    a.label,
+                    *max as f64 / 1e6,
+                    lag as f64 / 1e6
+                );
+            }
+        }
+        let out = json!({
+            "scenario": "fanout", "label": a.label, "step": idx, "mode": if a.sweep { "sweep" } else { "fixed" },
+            "connections": a.rooms * a.members, "rooms": a.rooms, "members": a.members,
+            "publishers": a.publishers, "payload_bytes": a.payload_bytes,
+            "rate_pub_per_s": rate, "offered_per_s": rate * a.members as f64,
+            "duration_s": a.duration, "sent": sent, "expected": expected,
+            "received": s.received, "stale": s.stale, "delivered_per_s": delivered,
+            "p50_ms": lat.p50_ms, "p99_ms": lat.p99_ms, "p999_ms": lat.p999_ms,
+            "max_ms": lat.max_ms, "loadgen_cpu_pct": cpu_pct, "server_cpu_pct": server_cpu_pct, "missed_tokens": missed,
+            "bad_packets": sh.bad_packets.get(), "closed": closed,
+            "ok": ok, "why": why.join("; "),
+        });
+        println!("{out}");
+        eprintln!(
+            "[fanout {}] step {idx}: {:.0} pub/s → offered {:.0}/s delivered {:.0}/s, {} | loadgen CPU {:.0}% server CPU {} {}",
+            a.label,
+            rate,
+            rate * a.members as f64,
+            delivered,
+            lat.line(),
+            cpu_pct,
+            server_cpu_pct.map_or("-".to_owned(), |c| format!("{c:.0}%")),
+            if ok { "OK".to_owned() } else { format!("FAIL: {}", why.join("; ")) }
+        );
+        // Let a backlog clear before the next step (it is also excluded by timestamp).
+        tokio::time::sleep(Duration::from_millis(if ok { 500 } else { 3000 })).await;
+        Step {
+            rate,
+            ok,
+            throughput: delivered,
+            p99_ms: lat.p99_ms,
+            loadgen_cpu_pct: cpu_pct,
+            why: why.join("; "),
+        }
+    }
+}
