@@ -12,7 +12,7 @@
 # CPU placement (2-core machine): the server runs on CPU 0 with 1 executor / 1 tokio worker /
 # Node's single thread; the loadgen (one thread) runs on CPU 1. livechat pins executor i to
 # online CPU i itself, so the server side must be CPU 0. Override with SERVER_CPU/LOADGEN_CPU.
-# Both run at `nice -n $NICE` (default -10; needs root or CAP_SYS_NICE, else ignored) so that
+# Both run at `nice -n $NICE` (default -20; needs root or CAP_SYS_NICE, else ignored) so that
 # background jobs on a shared machine disturb them less; WAIT_IDLE=S waits up to S seconds for
 # the machine to be idle (< 10 % CPU busy) before each server run.
 #
@@ -31,7 +31,7 @@ SERVERS=${SERVERS:-"livechat socketioxide node"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 EXECUTORS=${EXECUTORS:-1}
-NICE=${NICE:--10}
+NICE=${NICE:--20}
 WAIT_IDLE=${WAIT_IDLE:-0}
 PORT_BASE=${PORT_BASE:-24000} # below the ephemeral range (32768-60999): no clash with client ports
 OUT=${OUT:-$ROOT/target/bench-compare/$(date +%Y%m%d-%H%M%S)}

@@ -4,48 +4,35 @@
 //! Every chat message is serialized once per broadcast and every REST `POST .../messages`
 //! body is parsed once, so this is the JSON cost per message. The message is realistic: a
 //! customer sender with metadata, 100 characters of content, a small metadata object, an
-//! ISO-8601 timestamp (~560 bytes of JSON).
+//! ISO-8601 timestamp (~500 bytes of JSON).
 //!
 //! simd-json parses in place, so `simd_json::serde::from_slice` needs a `&mut [u8]`; the
-//! gateway only holds borrowed `&str` packets, so the simd-json decode includes copying the
+//! gateway only holds borrowed `&str` packets, so every simd-json decode includes copying the
 //! input into a reused buffer (a few tens of nanoseconds). `simd_json` allocates its scratch
 //! buffers per call, as `from_slice` does; `simd_json_reused_buffers` keeps them across calls
-//! (`from_slice_with_buffers`), which is how a long-lived connection would use it. After each
-//! group the bench prints `WINNER ...` lines naming the faster library and the ratio of the
-//! mean times.
+//! (`from_slice_with_buffers`), which is how a long-lived connection would use it.
+//!
+//! After the criterion groups the bench prints `WINNER ...` lines: serde_json and each
+//! simd-json variant timed interleaved (201 rounds of 200 calls each, median per call), so a
+//! shared machine's drift cannot pick the winner (skipped when a command-line filter
+//! deselects the group's last benchmark).
 
+use std::cell::Cell;
 use std::hint::black_box;
-use std::time::SystemTime;
 
 use criterion::{criterion_main, Criterion, Throughput};
-use livechat_benches::{print_winner, sample_message, MEASUREMENT, SAMPLES, WARM_UP};
+use livechat_benches::{
+    paired_medians, print_winner, sample_message, MEASUREMENT, SAMPLES, WARM_UP,
+};
 use livechat_core::ChatMessage;
 
-const ENCODE: &str = "chat_message_json/encode";
-const DECODE: &str = "chat_message_json/decode";
+const ROUNDS: usize = 201;
+const CALLS: usize = 200;
 
-fn encode(c: &mut Criterion) {
-    let start = SystemTime::now();
+/// The message as JSON, checked to round-trip through both libraries.
+fn fixture() -> (ChatMessage, Vec<u8>) {
     let msg = sample_message();
     let json = serde_json::to_vec(&msg).expect("serializable");
-    let mut g = c.benchmark_group(ENCODE);
-    g.throughput(Throughput::Bytes(json.len() as u64));
-    g.bench_function("serde_json", |b| {
-        b.iter(|| serde_json::to_vec(black_box(&msg)).expect("serializable"));
-    });
-    g.bench_function("simd_json", |b| {
-        b.iter(|| simd_json::serde::to_vec(black_box(&msg)).expect("serializable"));
-    });
-    g.finish();
-    print_winner(ENCODE, "serde_json", "simd_json", start);
-}
-
-fn decode(c: &mut Criterion) {
-    let start = SystemTime::now();
-    let msg = sample_message();
-    let json = serde_json::to_vec(&msg).expect("serializable");
-
-    // Both libraries must read back the same message (and write JSON the other can read).
     let simd_out = simd_json::serde::to_vec(&msg).expect("serializable");
     assert_eq!(
         serde_json::from_slice::<ChatMessage>(&simd_out).expect("valid JSON"),
@@ -56,34 +43,112 @@ fn decode(c: &mut Criterion) {
         simd_json::serde::from_slice::<ChatMessage>(&mut copy).expect("valid JSON"),
         msg
     );
+    (msg, json)
+}
 
-    let mut g = c.benchmark_group(DECODE);
+fn serde_encode(msg: &ChatMessage) -> Vec<u8> {
+    serde_json::to_vec(black_box(msg)).expect("serializable")
+}
+
+fn simd_encode(msg: &ChatMessage) -> Vec<u8> {
+    simd_json::serde::to_vec(black_box(msg)).expect("serializable")
+}
+
+fn serde_decode(json: &[u8]) -> ChatMessage {
+    serde_json::from_slice(black_box(json)).expect("valid JSON")
+}
+
+fn simd_decode(json: &[u8], buf: &mut Vec<u8>) -> ChatMessage {
+    buf.clear();
+    buf.extend_from_slice(black_box(json));
+    simd_json::serde::from_slice(buf).expect("valid JSON")
+}
+
+fn simd_decode_reused(
+    json: &[u8],
+    buf: &mut Vec<u8>,
+    buffers: &mut simd_json::Buffers,
+) -> ChatMessage {
+    buf.clear();
+    buf.extend_from_slice(black_box(json));
+    simd_json::serde::from_slice_with_buffers(buf, buffers).expect("valid JSON")
+}
+
+fn encode(c: &mut Criterion) {
+    let (msg, json) = fixture();
+    let mut g = c.benchmark_group("chat_message_json/encode");
     g.throughput(Throughput::Bytes(json.len() as u64));
-    g.bench_function("serde_json", |b| {
-        b.iter(|| serde_json::from_slice::<ChatMessage>(black_box(&json)).expect("valid JSON"));
-    });
-    let mut buf: Vec<u8> = Vec::with_capacity(json.len());
+    let ran = Cell::new(false);
+    g.bench_function("serde_json", |b| b.iter(|| serde_encode(&msg)));
     g.bench_function("simd_json", |b| {
-        b.iter(|| {
-            buf.clear();
-            buf.extend_from_slice(black_box(&json));
-            simd_json::serde::from_slice::<ChatMessage>(&mut buf).expect("valid JSON")
-        });
-    });
-    // The fast path simd-json offers: its scratch buffers (tape, string buffer, aligned
-    // input copy) kept across calls instead of allocated per call.
-    let mut buffers = simd_json::Buffers::new(json.len());
-    g.bench_function("simd_json_reused_buffers", |b| {
-        b.iter(|| {
-            buf.clear();
-            buf.extend_from_slice(black_box(&json));
-            simd_json::serde::from_slice_with_buffers::<ChatMessage>(&mut buf, &mut buffers)
-                .expect("valid JSON")
-        });
+        ran.set(true);
+        b.iter(|| simd_encode(&msg));
     });
     g.finish();
-    print_winner(DECODE, "serde_json", "simd_json", start);
-    print_winner(DECODE, "serde_json", "simd_json_reused_buffers", start);
+    if !ran.get() {
+        return; // filtered out on the command line
+    }
+
+    let (ts, tm) = paired_medians(
+        || drop(black_box(serde_encode(&msg))),
+        || drop(black_box(simd_encode(&msg))),
+        ROUNDS,
+        CALLS,
+    );
+    print_winner(
+        "chat_message_json/encode",
+        ("serde_json", ts),
+        ("simd_json", tm),
+    );
+}
+
+fn decode(c: &mut Criterion) {
+    let (_, json) = fixture();
+    let mut buf: Vec<u8> = Vec::with_capacity(json.len());
+    let mut buffers = simd_json::Buffers::new(json.len());
+    let mut g = c.benchmark_group("chat_message_json/decode");
+    g.throughput(Throughput::Bytes(json.len() as u64));
+    g.bench_function("serde_json", |b| b.iter(|| serde_decode(&json)));
+    g.bench_function("simd_json", |b| b.iter(|| simd_decode(&json, &mut buf)));
+    let ran = Cell::new(false);
+    g.bench_function("simd_json_reused_buffers", |b| {
+        ran.set(true);
+        b.iter(|| simd_decode_reused(&json, &mut buf, &mut buffers));
+    });
+    g.finish();
+    if !ran.get() {
+        return; // filtered out on the command line
+    }
+
+    let (ts, tm) = paired_medians(
+        || drop(black_box(serde_decode(&json))),
+        || drop(black_box(simd_decode(&json, &mut buf))),
+        ROUNDS,
+        CALLS,
+    );
+    print_winner(
+        "chat_message_json/decode",
+        ("serde_json", ts),
+        ("simd_json", tm),
+    );
+    let mut buf2: Vec<u8> = Vec::with_capacity(json.len());
+    let (ts, tr) = paired_medians(
+        || drop(black_box(serde_decode(&json))),
+        || {
+            drop(black_box(simd_decode_reused(
+                &json,
+                &mut buf2,
+                &mut buffers,
+            )))
+        },
+        ROUNDS,
+        CALLS,
+    );
+    print_winner(
+        "chat_message_json/decode",
+        ("serde_json", ts),
+        ("simd_json_reused_buffers", tr),
+    );
 }
 
 /// This file's benchmarks with the suite's time budget (what `criterion_group!` would

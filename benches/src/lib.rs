@@ -1,6 +1,7 @@
 //! Shared fixtures for the criterion benchmarks in `benches/benches/`: realistic chat messages,
 //! drafts, UUID-like ids, Socket.IO packet texts and Engine.IO payloads, plus the run-time
-//! budget every bench uses and a helper that prints which of two measured variants was faster.
+//! budget every bench uses and a paired, interleaved A/B timer that says which of two variants
+//! is faster.
 //!
 //! The benchmarks measure the gateway's hot paths (codecs, JSON, shard lookup, the embedded
 //! message store, the cross-executor mesh and room broadcasts) so regressions show up as
@@ -12,8 +13,7 @@
 //! cargo bench -p livechat-benches --bench shard_map
 //! ```
 
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use livechat_core::{
@@ -138,60 +138,55 @@ pub fn engineio_payload(n: usize) -> (Vec<Frame>, Vec<u8>) {
     (frames, body)
 }
 
-/// Where criterion writes its results: `$CRITERION_HOME`, `$CARGO_TARGET_DIR/criterion`, or
-/// `<target>/criterion` derived from this bench binary's path (`<target>/release/deps/<bin>`).
-fn criterion_home() -> Option<PathBuf> {
-    if let Some(v) = std::env::var_os("CRITERION_HOME") {
-        return Some(v.into());
-    }
-    if let Some(v) = std::env::var_os("CARGO_TARGET_DIR") {
-        return Some(PathBuf::from(v).join("criterion"));
-    }
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.ancestors().nth(3)?.join("criterion"))
-}
-
-/// Criterion's directory-name spelling of a group or function id.
-fn safe(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '?' | '"' | '/' | '\\' | '*' | '<' | '>' | ':' | '|' | '^' => '_',
-            c => c,
-        })
-        .collect()
-}
-
-/// The mean time (ns) criterion measured for `group/function` in this process's run, if any.
-pub fn measured_mean_ns(group: &str, function: &str, since: SystemTime) -> Option<f64> {
-    let path = criterion_home()?
-        .join(safe(group))
-        .join(safe(function))
-        .join("new")
-        .join("estimates.json");
-    // Results older than this run belong to an earlier (possibly filtered) run.
-    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
-
-/// Prints `group: <faster> is N.NNx faster than <slower> (a ns vs b ns)` when both variants
-/// were measured in this run, so the BENCHMARKS table can quote the winner.
-pub fn print_winner(group: &str, a: &str, b: &str, since: SystemTime) {
-    let (Some(ta), Some(tb)) = (
-        measured_mean_ns(group, a, since),
-        measured_mean_ns(group, b, since),
-    ) else {
-        return;
+/// Mean time per call of `a` and of `b` (ns), measured interleaved: `rounds` rounds, each
+/// timing `calls` calls of `a` then `calls` of `b` (order swapped every round); returns the
+/// median per-call time of each over the rounds.
+///
+/// On a shared 2-core VM the speed drifts by tens of percent within a minute, so two
+/// criterion benchmarks run one after the other can disagree on which of two variants is
+/// faster; interleaving exposes both to the same conditions, and the median drops the rounds
+/// that were disturbed.
+pub fn paired_medians(
+    mut a: impl FnMut(),
+    mut b: impl FnMut(),
+    rounds: usize,
+    calls: usize,
+) -> (f64, f64) {
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..calls {
+            f();
+        }
+        start.elapsed().as_nanos() as f64 / calls as f64
     };
-    let (fast, tf, slow, ts) = if ta <= tb {
-        (a, ta, b, tb)
+    let (mut ta, mut tb) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for r in 0..rounds {
+        if r % 2 == 0 {
+            ta.push(time(&mut a));
+            tb.push(time(&mut b));
+        } else {
+            tb.push(time(&mut b));
+            ta.push(time(&mut a));
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(&mut ta), median(&mut tb))
+}
+
+/// Prints `WINNER <what>: <faster> is N.NNx faster than <slower> (...)` from
+/// [`paired_medians`] times, so the BENCHMARKS table can quote the winner.
+pub fn print_winner(what: &str, (name_a, ta): (&str, f64), (name_b, tb): (&str, f64)) {
+    let ((fast, tf), (slow, ts)) = if ta <= tb {
+        ((name_a, ta), (name_b, tb))
     } else {
-        (b, tb, a, ta)
+        ((name_b, tb), (name_a, ta))
     };
     println!(
-        "WINNER {group}: {fast} is {:.2}x faster than {slow} ({tf:.0} ns vs {ts:.0} ns mean)",
+        "WINNER {what}: {fast} is {:.2}x faster than {slow} \
+         ({tf:.0} ns vs {ts:.0} ns, medians of interleaved rounds)",
         ts / tf
     );
 }

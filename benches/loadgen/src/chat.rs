@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::client::{auto_source_ips, encode_event, Dialer, SioClient, SioPacket, Target};
 use crate::clock::now_ns;
-use crate::cpu::{CpuMeter, PidMeter};
+use crate::cpu::{CpuMeter, ForeignMeter, PidMeter};
 use crate::histogram::Latency;
 use crate::http::HttpConn;
 use crate::publisher::{self, Phase, SendCounters};
@@ -330,7 +330,18 @@ pub async fn run(a: Args) -> Result<()> {
             a.p99_limit_ms
         );
     } else {
-        ctx.step(a.rate, 1).await;
+        // A fixed-rate run is repeated (up to 3 times) while other processes disturb it.
+        for attempt in 1..=4 {
+            let s = ctx.step(a.rate, attempt).await;
+            if !s.disturbed || attempt == 4 {
+                break;
+            }
+            eprintln!(
+                "[{}] disturbed by other processes; running it again",
+                a.label
+            );
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
     }
     Ok(())
 }
@@ -353,6 +364,7 @@ impl Ctx<'_> {
         let until = start + Duration::from_secs(a.duration);
         let cpu = CpuMeter::start();
         let server_cpu = PidMeter::start(a.server_pid);
+        let foreign = ForeignMeter::start(a.server_pid);
         self.phase.send_replace(Phase {
             rate_each: rate / a.conversations as f64,
             start,
@@ -361,6 +373,8 @@ impl Ctx<'_> {
         tokio::time::sleep_until(until.into()).await;
         let cpu_pct = cpu.percent();
         let server_cpu_pct = server_cpu.percent();
+        let foreign_pct = foreign.percent();
+        let disturbed = foreign_pct.is_some_and(|f| f > sweep::DISTURBED_PCT);
         self.phase.send_replace(Phase::idle());
         let drain_end = Instant::now() + Duration::from_secs(10);
         let mut last = (0, Instant::now());
@@ -422,13 +436,13 @@ impl Ctx<'_> {
                 "ack_p999_ms": ack.p999_ms, "ack_max_ms": ack.max_ms,
                 "delivery_p50_ms": del.p50_ms, "delivery_p99_ms": del.p99_ms,
                 "delivery_p999_ms": del.p999_ms, "delivery_max_ms": del.max_ms,
-                "loadgen_cpu_pct": cpu_pct, "server_cpu_pct": server_cpu_pct, "missed_tokens": missed,
+                "loadgen_cpu_pct": cpu_pct, "server_cpu_pct": server_cpu_pct, "foreign_cpu_pct": foreign_pct, "disturbed": disturbed, "missed_tokens": missed,
                 "agents_closed": sh.agents_closed.get(), "customers_closed": sh.sends.closed.get(),
                 "ok": ok, "why": why.join("; "),
             })
         );
         eprintln!(
-            "[chat {}] step {idx}: {:.0} msg/s → stored {:.0}/s | ack {} | agent delivery {} | loadgen CPU {:.0}% server CPU {} {}",
+            "[chat {}] step {idx}: {:.0} msg/s → stored {:.0}/s | ack {} | agent delivery {} | loadgen CPU {:.0}% server CPU {} other {} {}",
             a.label,
             rate,
             stored,
@@ -436,6 +450,7 @@ impl Ctx<'_> {
             del.line(),
             cpu_pct,
             server_cpu_pct.map_or("-".to_owned(), |c| format!("{c:.0}%")),
+            foreign_pct.map_or("-".to_owned(), |c| format!("{c:.0}%")),
             if ok { "OK".to_owned() } else { format!("FAIL: {}", why.join("; ")) }
         );
         tokio::time::sleep(Duration::from_millis(if ok { 500 } else { 3000 })).await;
@@ -446,6 +461,7 @@ impl Ctx<'_> {
             p99_ms: ack.p99_ms,
             loadgen_cpu_pct: cpu_pct,
             why: why.join("; "),
+            disturbed,
         }
     }
 }

@@ -128,3 +128,60 @@ impl PidMeter {
         (wall > 0.0).then(|| now.saturating_sub(before).as_secs_f64() / wall * 100.0)
     }
 }
+
+/// Busy CPU time of the whole machine (all CPUs), from the `cpu` line of `/proc/stat`.
+pub fn machine_busy() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: everything but idle and iowait.
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| f.get(i))
+        .sum::<u64>();
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_secs_f64(busy as f64 / hz as f64))
+}
+
+/// CPU used on this machine by processes other than the loadgen and the server under test,
+/// over an interval: shows when a shared machine disturbed a measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct ForeignMeter {
+    wall: Instant,
+    busy: Option<Duration>,
+    own: Duration,
+    server: Option<Duration>,
+    pid: Option<u32>,
+}
+
+impl ForeignMeter {
+    /// Starts measuring now; `pid` is the server under test.
+    pub fn start(pid: Option<u32>) -> Self {
+        Self {
+            wall: Instant::now(),
+            busy: machine_busy(),
+            own: process_cpu(),
+            server: pid.and_then(pid_cpu),
+            pid,
+        }
+    }
+
+    /// Percent of one core used by everything else since [`ForeignMeter::start`].
+    pub fn percent(&self) -> Option<f64> {
+        let busy = machine_busy()?.saturating_sub(self.busy?);
+        let own = process_cpu().saturating_sub(self.own);
+        let server = match (self.pid, self.server) {
+            (Some(pid), Some(before)) => pid_cpu(pid)?.saturating_sub(before),
+            _ => Duration::ZERO,
+        };
+        let wall = self.wall.elapsed().as_secs_f64();
+        let foreign = busy.as_secs_f64() - own.as_secs_f64() - server.as_secs_f64();
+        (wall > 0.0).then(|| (foreign / wall * 100.0).max(0.0))
+    }
+}

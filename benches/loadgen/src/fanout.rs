@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::client::{auto_source_ips, encode_event, Dialer, SioClient, SioPacket, Target};
 use crate::clock::now_ns;
-use crate::cpu::{CpuMeter, PidMeter};
+use crate::cpu::{CpuMeter, ForeignMeter, PidMeter};
 use crate::histogram::Latency;
 use crate::publisher::{self, Phase, SendCounters};
 use crate::sweep::{self, Step, SweepCfg};
@@ -265,7 +265,18 @@ pub async fn run(a: Args) -> Result<()> {
             best.map_or(0.0, |b| b.loadgen_cpu_pct),
         );
     } else {
-        ctx.step(a.rate, 1).await;
+        // A fixed-rate run is repeated (up to 3 times) while other processes disturb it.
+        for attempt in 1..=4 {
+            let s = ctx.step(a.rate, attempt).await;
+            if !s.disturbed || attempt == 4 {
+                break;
+            }
+            eprintln!(
+                "[{}] disturbed by other processes; running it again",
+                a.label
+            );
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
     }
     Ok(())
 }
@@ -326,6 +337,7 @@ impl Ctx<'_> {
         let until = start + Duration::from_secs(a.duration);
         let cpu = CpuMeter::start();
         let server_cpu = PidMeter::start(a.server_pid);
+        let foreign = ForeignMeter::start(a.server_pid);
         self.phase.send_replace(Phase {
             rate_each: rate / a.publishers as f64,
             start,
@@ -334,6 +346,8 @@ impl Ctx<'_> {
         tokio::time::sleep_until(until.into()).await;
         let cpu_pct = cpu.percent();
         let server_cpu_pct = server_cpu.percent();
+        let foreign_pct = foreign.percent();
+        let disturbed = foreign_pct.is_some_and(|f| f > sweep::DISTURBED_PCT);
         self.phase.send_replace(Phase::idle());
         // Drain: until everything arrived, nothing arrived for 1 s, or 10 s passed.
         let drain_end = Instant::now() + Duration::from_secs(10);
@@ -396,13 +410,13 @@ impl Ctx<'_> {
             "duration_s": a.duration, "sent": sent, "expected": expected,
             "received": s.received, "stale": s.stale, "delivered_per_s": delivered,
             "p50_ms": lat.p50_ms, "p99_ms": lat.p99_ms, "p999_ms": lat.p999_ms,
-            "max_ms": lat.max_ms, "loadgen_cpu_pct": cpu_pct, "server_cpu_pct": server_cpu_pct, "missed_tokens": missed,
+            "max_ms": lat.max_ms, "loadgen_cpu_pct": cpu_pct, "server_cpu_pct": server_cpu_pct, "foreign_cpu_pct": foreign_pct, "disturbed": disturbed, "missed_tokens": missed,
             "bad_packets": sh.bad_packets.get(), "closed": closed,
             "ok": ok, "why": why.join("; "),
         });
         println!("{out}");
         eprintln!(
-            "[fanout {}] step {idx}: {:.0} pub/s → offered {:.0}/s delivered {:.0}/s, {} | loadgen CPU {:.0}% server CPU {} {}",
+            "[fanout {}] step {idx}: {:.0} pub/s → offered {:.0}/s delivered {:.0}/s, {} | loadgen CPU {:.0}% server CPU {} other {} {}",
             a.label,
             rate,
             rate * a.members as f64,
@@ -410,6 +424,7 @@ impl Ctx<'_> {
             lat.line(),
             cpu_pct,
             server_cpu_pct.map_or("-".to_owned(), |c| format!("{c:.0}%")),
+            foreign_pct.map_or("-".to_owned(), |c| format!("{c:.0}%")),
             if ok { "OK".to_owned() } else { format!("FAIL: {}", why.join("; ")) }
         );
         // Let a backlog clear before the next step (it is also excluded by timestamp).
@@ -421,6 +436,7 @@ impl Ctx<'_> {
             p99_ms: lat.p99_ms,
             loadgen_cpu_pct: cpu_pct,
             why: why.join("; "),
+            disturbed,
         }
     }
 }

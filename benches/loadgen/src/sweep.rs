@@ -20,6 +20,35 @@ pub struct Step {
     pub loadgen_cpu_pct: f64,
     /// Why the step failed (empty when ok).
     pub why: String,
+    /// Other processes used more than [`DISTURBED_PCT`] of a core during the step.
+    pub disturbed: bool,
+}
+
+/// Foreign CPU use (% of one core) above which a step counts as disturbed by other jobs.
+pub const DISTURBED_PCT: f64 = 10.0;
+
+/// Most re-runs of a step that failed while other jobs were using the machine.
+const DISTURBED_RERUNS: usize = 3;
+
+/// Runs one step; a failing step that other processes disturbed is run again (after a pause)
+/// up to [`DISTURBED_RERUNS`] times. Every run is kept in `steps`.
+pub async fn run_undisturbed<F, Fut>(rate: f64, run: &mut F, steps: &mut Vec<Step>) -> Step
+where
+    F: FnMut(f64) -> Fut,
+    Fut: Future<Output = Step>,
+{
+    let mut s = run(rate).await;
+    steps.push(s.clone());
+    for _ in 0..DISTURBED_RERUNS {
+        if s.ok || !s.disturbed {
+            break;
+        }
+        eprintln!("[sweep] step at {rate:.0}/s disturbed by other processes; running it again");
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        s = run(rate).await;
+        steps.push(s.clone());
+    }
+    s
 }
 
 /// Sweep parameters.
@@ -60,14 +89,12 @@ where
     let mut bad: Option<Step> = None;
     let mut rate = cfg.start;
     for _ in 0..cfg.max_steps {
-        let mut s = run(rate).await;
-        steps.push(s.clone());
+        let mut s = run_undisturbed(rate, &mut run, &mut steps).await;
         for _ in 0..cfg.retries {
             if s.ok {
                 break;
             }
-            s = run(rate).await;
-            steps.push(s.clone());
+            s = run_undisturbed(rate, &mut run, &mut steps).await;
         }
         if s.ok {
             good = Some(s);
@@ -81,8 +108,7 @@ where
     if let Some(mut g) = good.clone() {
         for _ in 0..cfg.refine {
             let Some(b) = bad.clone() else { break };
-            let s = run((g.rate * b.rate).sqrt()).await;
-            steps.push(s.clone());
+            let s = run_undisturbed((g.rate * b.rate).sqrt(), &mut run, &mut steps).await;
             if s.ok {
                 g = s;
             } else {
