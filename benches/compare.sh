@@ -263,7 +263,7 @@ log "scenarios took $(( $(date +%s) - START )) s"
 
 # ---------------------------------------------------------------------------------------------
 # Table
-cat "$OUT"/*.jsonl >"$OUT/all.jsonl" 2>/dev/null || true
+find "$OUT" -maxdepth 1 -name '*.jsonl' ! -name all.jsonl -print0 | sort -z | xargs -0 cat >"$OUT/all.jsonl"
 {
   echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- gateway core shard-router 2>/dev/null || echo ' (+ uncommitted server changes)'), QUICK=$QUICK;"
   echo "$(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r); server on CPU $SERVER_CPU, loadgen on CPU $LOADGEN_CPU."

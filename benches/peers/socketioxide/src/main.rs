@@ -38,18 +38,24 @@ async fn serve(addr: SocketAddr) {
         if let Some(room) = room.clone() {
             s.join(room);
         }
-        s.on("pub", move |io: SocketIo, Data(data): Data<serde_json::Value>| {
-            let room = room.clone();
-            async move {
-                if let Some(room) = room {
-                    let _ = io.to(room).emit("msg", &data).await;
+        s.on(
+            "pub",
+            move |io: SocketIo, Data(data): Data<serde_json::Value>| {
+                let room = room.clone();
+                async move {
+                    if let Some(room) = room {
+                        let _ = io.to(room).emit("msg", &data).await;
+                    }
                 }
-            }
-        });
+            },
+        );
     });
     let app = axum::Router::new().layer(layer);
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-    println!("listening on http://{}", listener.local_addr().expect("local addr"));
+    println!(
+        "listening on http://{}",
+        listener.local_addr().expect("local addr")
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -61,7 +67,9 @@ async fn serve(addr: SocketAddr) {
 fn main() {
     let port: u16 = flag("--port", "PORT", "3000").parse().expect("--port");
     let host = flag("--host", "HOST", "127.0.0.1");
-    let workers: usize = flag("--workers", "WORKERS", "1").parse().expect("--workers");
+    let workers: usize = flag("--workers", "WORKERS", "1")
+        .parse()
+        .expect("--workers");
     let addr: SocketAddr = format!("{host}:{port}").parse().expect("address");
     let rt = if workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
