@@ -21,6 +21,9 @@ struct Args {
     listen: Vec<SocketAddr>,
     #[arg(long)]
     executors: Option<usize>,
+    /// Do not pin executors to CPUs.
+    #[arg(long)]
+    no_pin: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,6 +51,7 @@ fn main() -> anyhow::Result<()> {
     let cfg = GatewayConfig {
         listen: args.listen,
         executors: args.executors,
+        pin: !args.no_pin,
         ..GatewayConfig::default()
     };
     livechat_gateway::serve::serve_until_signal(cfg, Arc::new(SocketIo::new().namespace(ns)))?;

@@ -1,6 +1,7 @@
 //! The gateway's one error type, and the one place where errors become HTTP statuses,
 //! Engine.IO error bodies and Socket.IO close reasons.
 
+use std::fmt;
 use std::io;
 
 use livechat_core::LifecycleError;
@@ -66,7 +67,7 @@ pub enum GatewayError {
     Unavailable(#[from] RouterError),
     /// A WebSocket protocol error.
     #[error("websocket: {0}")]
-    WebSocket(#[from] tungstenite::Error),
+    WebSocket(#[from] WsError),
     /// A socket error.
     #[error("io: {0}")]
     Io(#[from] io::Error),
@@ -171,6 +172,49 @@ impl GatewayError {
                 format!(r#"{{"error":{msg},"code":"{}"}}"#, other.code())
             }
         }
+    }
+}
+
+/// Why a client's bytes were refused; each maps to the close code the server sends back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsError {
+    /// Not a valid frame sequence (reserved bits, unknown opcode, unmasked client frame,
+    /// fragmented or oversized control frame, continuation without a start …): 1002.
+    Protocol,
+    /// A text message or close reason that is not UTF-8: 1007.
+    InvalidUtf8,
+    /// A message larger than `maxPayload`: 1009.
+    TooBig,
+}
+
+impl WsError {
+    /// The close code to send (RFC 6455 §7.4.1).
+    pub fn close_code(self) -> u16 {
+        match self {
+            Self::Protocol => 1002,
+            Self::InvalidUtf8 => 1007,
+            Self::TooBig => 1009,
+        }
+    }
+
+    /// How the Engine.IO session ends because of it.
+    pub fn close_reason(self) -> CloseReason {
+        match self {
+            Self::Protocol | Self::TooBig => CloseReason::TransportError,
+            Self::InvalidUtf8 => CloseReason::ParseError,
+        }
+    }
+}
+
+impl std::error::Error for WsError {}
+
+impl fmt::Display for WsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Protocol => "protocol error",
+            Self::InvalidUtf8 => "invalid UTF-8",
+            Self::TooBig => "message too big",
+        })
     }
 }
 

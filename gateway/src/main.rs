@@ -39,6 +39,10 @@ struct ServeArgs {
     /// Number of executors (default: one per available CPU).
     #[arg(long, env = "LIVECHAT_EXECUTORS")]
     executors: Option<usize>,
+    /// Do not pin executors to CPUs (by default executor i runs on the i-th CPU of the
+    /// process's affinity mask, so `taskset -c 2,3` chooses the CPUs).
+    #[arg(long, env = "LIVECHAT_NO_PIN")]
+    no_pin: bool,
     /// Engine.IO ping interval.
     #[arg(long, env = "LIVECHAT_PING_INTERVAL_MS", default_value_t = 25_000)]
     ping_interval_ms: u64,
@@ -68,6 +72,7 @@ impl ServeArgs {
         GatewayConfig {
             listen: self.listen.clone(),
             executors: self.executors,
+            pin: !self.no_pin,
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
             max_payload: self.max_payload,

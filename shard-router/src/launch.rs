@@ -18,7 +18,9 @@ pub struct LaunchConfig {
     pub executors: usize,
     /// Capacity of every mesh mailbox.
     pub mailbox_capacity: usize,
-    /// Pin executor `i` to CPU `i % cpus` (on by default; tests on shared machines may turn it off).
+    /// Pin executor `i` to the `i`-th CPU this process may run on, in ascending order, so
+    /// `taskset -c 2,3 livechat serve` puts executor 0 on CPU 2 and executor 1 on CPU 3 (on by
+    /// default; `--no-pin` turns it off, e.g. when several servers share a machine).
     pub pin: bool,
     /// Thread name prefix.
     pub name: String,
@@ -56,6 +58,49 @@ pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The CPUs this process may run on (its affinity mask, e.g. as set by `taskset` or a container's
+/// cpuset), ascending. Falls back to every online CPU when the mask cannot be read.
+pub fn allowed_cpus() -> Vec<usize> {
+    let from_mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .and_then(|list| parse_cpu_list(list.trim()))
+        })
+        .filter(|cpus| !cpus.is_empty());
+    from_mask.unwrap_or_else(|| {
+        let mut cpus: Vec<usize> = glommio::CpuSet::online()
+            .map(|s| s.into_iter().map(|l| l.cpu).collect())
+            .unwrap_or_default();
+        // `CpuSet` iterates in hash order; executor i must land on the same CPU every start.
+        cpus.sort_unstable();
+        cpus.dedup();
+        cpus
+    })
+}
+
+/// Parses a kernel CPU list (`0-3,6,8-9`) into ascending CPU numbers; `None` if malformed.
+pub fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b || b - a > 1 << 16 {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Some(cpus)
+}
+
 /// Running executors; [`Launched::join`] waits for all of them.
 #[derive(Debug)]
 pub struct Launched {
@@ -87,9 +132,7 @@ where
         return Err(RouterError::NoSuchExecutor(cfg.executors));
     }
     let ports = Mesh::build::<M>(cfg.executors, cfg.mailbox_capacity, counters);
-    let cpus = glommio::CpuSet::online()
-        .map(|s| s.into_iter().map(|l| l.cpu).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let cpus = if cfg.pin { allowed_cpus() } else { Vec::new() };
     let mut handles = Vec::with_capacity(cfg.executors);
     for port in ports {
         let i = port.me().index();
@@ -109,4 +152,26 @@ where
         handles.push(handle);
     }
     Ok(Launched { handles })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_parse_in_ascending_order() {
+        assert_eq!(parse_cpu_list("0-3,6,8-9"), Some(vec![0, 1, 2, 3, 6, 8, 9]));
+        assert_eq!(parse_cpu_list("5,1"), Some(vec![1, 5]));
+        assert_eq!(parse_cpu_list("1"), Some(vec![1]));
+        assert_eq!(parse_cpu_list(""), Some(vec![]));
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("a"), None);
+    }
+
+    #[test]
+    fn allowed_cpus_is_sorted_and_non_empty() {
+        let cpus = allowed_cpus();
+        assert!(!cpus.is_empty());
+        assert!(cpus.windows(2).all(|w| w[0] < w[1]));
+    }
 }

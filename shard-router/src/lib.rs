@@ -22,7 +22,7 @@ pub mod shard_map;
 pub use counters::{Counters, CountersSnapshot};
 pub use error::RouterError;
 pub use executor_id::ExecutorId;
-pub use launch::{available_cpus, launch, LaunchConfig, Launched, Shard};
+pub use launch::{allowed_cpus, available_cpus, launch, LaunchConfig, Launched, Shard};
 pub use mesh::{Mesh, MeshPort};
 pub use owned_id::OwnedIds;
 pub use shard_map::ShardMap;

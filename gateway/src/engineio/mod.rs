@@ -15,6 +15,7 @@ pub mod packet;
 pub mod polling;
 pub mod session;
 pub mod websocket;
+pub mod ws_frame;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

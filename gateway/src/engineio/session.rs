@@ -206,8 +206,17 @@ impl Session {
         body
     }
 
-    /// Takes every queued packet (the WebSocket writer sends them one frame each; tests and
-    /// benches use it to read what a session would send).
+    /// Takes the oldest queued packet (the WebSocket writer encodes them into one buffer).
+    pub(crate) fn pop_outbound(&self) -> Option<Frame> {
+        self.outbox.borrow_mut().pop_front()
+    }
+
+    /// Whether packets are waiting to be sent.
+    pub(crate) fn has_outbound(&self) -> bool {
+        !self.outbox.borrow().is_empty()
+    }
+
+    /// Takes every queued packet (tests and benches use it to read what a session would send).
     pub fn drain_into(&self, out: &mut Vec<Frame>) {
         out.extend(self.outbox.borrow_mut().drain(..));
     }

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::future::poll_fn;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 /// A flag plus the waker of the one task that waits on it.
 ///
@@ -30,15 +30,22 @@ impl LocalEvent {
 
     /// Waits until the flag is set, then clears it. One waiter at a time.
     pub async fn wait(&self) {
-        poll_fn(|cx| {
-            if self.set.replace(false) {
-                Poll::Ready(())
-            } else {
-                self.waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        })
-        .await
+        poll_fn(|cx| self.poll_wait(cx)).await
+    }
+
+    /// Poll form of [`LocalEvent::wait`], for hand-written futures: `Ready` (and the flag
+    /// cleared) if it was set, else remembers `cx`'s waker.
+    pub fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.set.replace(false) {
+            return Poll::Ready(());
+        }
+        // Re-registering the same task is the common case: skip the waker clone.
+        let old = self.waker.take();
+        match old {
+            Some(w) if w.will_wake(cx.waker()) => self.waker.set(Some(w)),
+            _ => self.waker.set(Some(cx.waker().clone())),
+        }
+        Poll::Pending
     }
 }
 
