@@ -24,6 +24,12 @@ pub struct LaunchConfig {
     pub pin: bool,
     /// Thread name prefix.
     pub name: String,
+    /// Submission queue depth of each executor's io_uring rings. The kernel sizes the table it
+    /// searches on every cancel from the ring size (`cq_entries / 32` buckets), and glommio
+    /// cancels a timeout each time the executor wakes from sleep while every idle connection
+    /// keeps a poll armed: with glommio's default 128 that table has 8 buckets, and at 5,000
+    /// connections one cancel walked ~600 polls (7 % of the CPU under fan-out load).
+    pub ring_depth: usize,
 }
 
 impl Default for LaunchConfig {
@@ -33,6 +39,7 @@ impl Default for LaunchConfig {
             mailbox_capacity: 4096,
             pin: true,
             name: "livechat".into(),
+            ring_depth: 4096,
         }
     }
 }
@@ -147,6 +154,7 @@ where
             // many executors fit in the default RLIMIT_MEMLOCK.
             .io_memory(64 << 10)
             .preempt_timer(Duration::from_millis(5))
+            .ring_depth(cfg.ring_depth.max(1))
             .spawn(move || main(Shard { port }))
             .map_err(|e| RouterError::Launch(e.to_string()))?;
         handles.push(handle);

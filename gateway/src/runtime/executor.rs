@@ -55,7 +55,7 @@ pub fn run(cfg: GatewayConfig, app: Arc<dyn AppFactory>) -> Result<Running, Gate
             .unwrap_or_else(livechat_shard_router::available_cpus),
         mailbox_capacity: cfg.mailbox_capacity,
         pin: cfg.pin,
-        name: "livechat".into(),
+        ..LaunchConfig::default()
     };
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
