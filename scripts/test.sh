@@ -24,6 +24,9 @@ cargo build --workspace --bins --examples
 echo "== cargo test"
 cargo test --workspace
 
+echo "== benches compile (cargo bench --no-run)"
+cargo bench --workspace --no-run
+
 export LIVECHAT_BIN_DIR="$root/target/debug/examples"
 
 echo "== JavaScript client tests (socket.io-client)"

@@ -330,19 +330,23 @@ impl Chat {
         let cell = self.cell(&id)?;
         let _turn = cell.lock().await;
         let now = now();
-        let current = cell.meta.borrow().clone();
-        let unchanged = |c: &ConversationMetadata| Outcome {
-            conversation: c.clone(),
+        // The metadata is read in place (no copy per message); only accept, which awaits the
+        // queue owner in between, works on a copy.
+        let unchanged = || Outcome {
+            conversation: cell.meta.borrow().clone(),
             message: None,
             position: None,
         };
-        let holds = match guard {
-            Guard::None => true,
-            Guard::IdleSince(cutoff) => current.updated_at <= cutoff,
-            Guard::CreatedBefore(cutoff) => current.created_at <= cutoff,
+        let holds = {
+            let current = cell.meta.borrow();
+            match guard {
+                Guard::None => true,
+                Guard::IdleSince(cutoff) => current.updated_at <= cutoff,
+                Guard::CreatedBefore(cutoff) => current.created_at <= cutoff,
+            }
         };
         if !holds {
-            return Ok(unchanged(&current));
+            return Ok(unchanged());
         }
         let claimed = matches!(cmd, Command::Accept { .. });
         let t = match cmd {
@@ -351,6 +355,7 @@ impl Chat {
                 max_per_agent,
                 ..
             } => {
+                let current = cell.meta.borrow().clone();
                 // Dry run first: state errors (409/410) and the idempotent re-accept need no slot.
                 let dry = Command::Accept {
                     agent: agent.clone(),
@@ -358,7 +363,7 @@ impl Chat {
                     max_per_agent: usize::MAX,
                 };
                 if apply(&current, dry, now)?.effects.is_empty() {
-                    return Ok(unchanged(&current));
+                    return Ok(unchanged());
                 }
                 let (agent_id, conv) = (agent.id.clone(), id.clone());
                 let claim = self
@@ -383,13 +388,9 @@ impl Chat {
                     }
                 }
             }
-            other => apply(&current, other, now)?,
+            other => apply(&cell.meta.borrow(), other, now)?,
         };
-        let mut out = Outcome {
-            conversation: t.conversation.clone(),
-            message: None,
-            position: None,
-        };
+        let (mut message, mut position) = (None, None);
         let mut stored = Vec::new();
         let mut notices = Vec::new();
         let mut duplicate = false;
@@ -397,19 +398,18 @@ impl Chat {
             match effect {
                 Effect::Append(draft) => match cell.append(draft, fast_uuid(), now) {
                     Appended::New(m) => {
-                        out.message = Some(m.clone());
+                        message = Some(m.clone());
                         stored.push(m);
                     }
                     Appended::Duplicate(m) => {
                         duplicate = true;
-                        out.message = Some(m);
+                        message = Some(m);
                     }
                 },
                 Effect::Notify(kind) => notices.push(kind),
                 Effect::Publish(kind) => self.publish(kind, &t.conversation),
                 Effect::QueueAdd(entry) => {
-                    let pos = self.queue_call(move |q| q.enqueue(entry)).await?;
-                    out.position = Some(pos);
+                    position = Some(self.queue_call(move |q| q.enqueue(entry)).await?);
                 }
                 // An accept's claim already took the conversation out of the queue.
                 Effect::QueueRemove if claimed => {}
@@ -426,16 +426,25 @@ impl Chat {
         }
         if duplicate {
             // A retried message: nothing changed, nothing to announce.
-            out.conversation = current;
-            return Ok(out);
+            return Ok(Outcome {
+                conversation: cell.meta.borrow().clone(),
+                message,
+                position,
+            });
         }
-        *cell.meta.borrow_mut() = t.conversation.clone();
+        let out = Outcome {
+            conversation: t.conversation.clone(),
+            message,
+            position,
+        };
+        // Stored before anything is announced, so whoever reacts to an event reads the new state.
+        *cell.meta.borrow_mut() = t.conversation;
         let room = room(&id);
         for m in &stored {
             let _ = self.io.to(&room).emit("chat:message", m);
         }
         for kind in notices {
-            self.notify(kind, &t.conversation);
+            self.notify(kind, &out.conversation);
         }
         Ok(out)
     }

@@ -4,14 +4,18 @@
 //!
 //! Handlers run on the socket's executor and route commands to the conversation's owner.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use livechat_core::store::{AuthProvider, Credentials};
-use livechat_core::{ChatParticipant, Command, MessageType, Metadata, ParticipantKind};
+use livechat_core::{
+    ChatParticipant, Command, MessageType, Metadata, ParticipantKind, Timestamp,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::engine::Chat;
+use super::ids::now;
 use super::participant::TrustHeaders;
 use crate::error::GatewayError;
 use crate::socketio::{ConnectContext, Event, Namespace, Refusal, Socket};
@@ -23,7 +27,14 @@ pub struct SocketCtx {
     pub participant: ChatParticipant,
     /// The conversation it joined, if any.
     pub conversation_id: Option<String>,
+    /// When this socket last refreshed the participant's presence: messages refresh it at most
+    /// every [`PRESENCE_REFRESH`], not on every message (each refresh is a trip to the
+    /// participant's owner executor).
+    pub presence_at: Cell<Timestamp>,
 }
+
+/// How often a busy socket refreshes presence (the TTL is minutes).
+const PRESENCE_REFRESH: i64 = 5_000;
 
 /// Handshake fields, from the query and then the auth payload (auth wins).
 #[derive(Debug, Default, Clone)]
@@ -113,6 +124,7 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
     socket.set_data(SocketCtx {
         participant: participant.clone(),
         conversation_id: None,
+        presence_at: Cell::new(now()),
     });
     let result = match (participant.kind, hello.conversation_id.clone()) {
         (ParticipantKind::Agent, None) if hello.scope.as_deref() == Some("queue") => {
@@ -150,6 +162,7 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
         Ok(conversation_id) => socket.set_data(SocketCtx {
             participant,
             conversation_id,
+            presence_at: Cell::new(now()),
         }),
         Err(e) => refuse(&socket, &e),
     }
@@ -177,9 +190,9 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
         }
     };
     let Some(chat) = chat_of(socket) else { return };
-    let Some(ctx) = socket.with_data(|d: Option<&SocketCtx>| d.cloned()) else {
+    if !socket.with_data(|d: Option<&SocketCtx>| d.is_some()) {
         return reply_err(ack, GatewayError::Forbidden("not joined".into()));
-    };
+    }
     let incoming: Incoming = match ev.arg(0) {
         Ok(i) => i,
         Err(e) => {
@@ -189,7 +202,25 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
             )
         }
     };
-    let Some(conversation_id) = incoming.conversation_id.or(ctx.conversation_id) else {
+    // Copies only what the command needs out of the socket's data (not the whole context).
+    let ctx = socket.with_data(|d: Option<&SocketCtx>| {
+        d.map(|d| {
+            let at = now();
+            let refresh = at.0 - d.presence_at.get().0 >= PRESENCE_REFRESH;
+            if refresh {
+                d.presence_at.set(at);
+            }
+            let conv = match &incoming.conversation_id {
+                Some(_) => None,
+                None => d.conversation_id.clone(),
+            };
+            (d.participant.clone(), conv, refresh)
+        })
+    });
+    let Some((sender, joined, refresh_presence)) = ctx else {
+        return reply_err(ack, GatewayError::Forbidden("not joined".into()));
+    };
+    let Some(conversation_id) = incoming.conversation_id.or(joined) else {
         return reply_err(
             ack,
             GatewayError::BadRequest("conversationId is required".into()),
@@ -205,15 +236,17 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
             )
         }
     };
+    if refresh_presence {
+        chat.touch_presence(&sender.id);
+    }
     let cmd = Command::Send {
-        sender: ctx.participant.clone(),
+        sender,
         content: incoming.content.unwrap_or_default(),
         kind,
         metadata: incoming.metadata,
         client_message_id: incoming.client_message_id,
         max_length: chat.config().message.max_length,
     };
-    chat.touch_presence(&ctx.participant.id);
     // Spawned in arrival order; each task sends its command to the owner on its first poll,
     // so one socket's messages reach the owner in the order they were emitted.
     glommio::spawn_local(async move {
