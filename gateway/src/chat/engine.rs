@@ -122,6 +122,17 @@ impl Chat {
         F: FnOnce(Rc<Chat>) -> Fut + Send + 'static,
         Fut: Future<Output = R> + 'static,
     {
+        if on == self.node.executor() {
+            // Owned here: no mesh message and no reply channel. Still a task of its own, so the
+            // command runs to the end even if the caller (an HTTP connection) goes away.
+            let Some(chat) = Chat::current(&self.node) else {
+                return Err(GatewayError::Unavailable(RouterError::Disconnected(on)));
+            };
+            return glommio::spawn_local(f(chat))
+                .detach()
+                .await
+                .ok_or(GatewayError::Unavailable(RouterError::Disconnected(on)));
+        }
         let (tx, rx) = flume::bounded(1);
         self.node.run_on(on, move |node| {
             let Some(chat) = Chat::current(node) else {
