@@ -11,6 +11,7 @@
 //! No helper sleeps to wait for the server: a polling GET parks on the server until it has
 //! packets, so waiting for an event is reading a response.
 
+pub mod ws;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

@@ -8,9 +8,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use livechat_core::store::{AuthProvider, Credentials};
-use livechat_core::{
-    ChatParticipant, Command, MessageType, Metadata, ParticipantKind, Timestamp,
-};
+use livechat_core::{ChatParticipant, Command, MessageType, Metadata, ParticipantKind, Timestamp};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
