@@ -41,6 +41,9 @@ struct Args {
     ping_timeout_ms: u64,
     #[arg(long, default_value = "polling,websocket")]
     transports: Transports,
+    /// Most packets queued for one session before it is closed as a slow consumer.
+    #[arg(long, default_value_t = 10_000)]
+    max_queued_packets: usize,
 }
 
 /// Echoes every Engine.IO message back to its sender.
@@ -205,6 +208,7 @@ fn main() -> anyhow::Result<()> {
         connect_timeout: Duration::from_millis(1000),
         max_payload: 1_000_000,
         transports: args.transports,
+        max_queued_packets: args.max_queued_packets,
         ..GatewayConfig::default()
     };
     let app: Arc<dyn AppFactory> = if args.engine_io {

@@ -118,6 +118,18 @@ impl WsClient {
         Ok(client)
     }
 
+    /// Bounds how long a write may block (a server that stopped reading).
+    pub fn set_write_timeout(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.stream.set_write_timeout(Some(timeout))?;
+        Ok(())
+    }
+
+    /// Writes raw bytes in one `write_all`, returning the IO error as is (tests that expect
+    /// the server to drop the connection look at its kind).
+    pub fn write_io(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     /// Writes raw bytes in one `write_all`.
     pub fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         self.stream.write_all(bytes).context("write failed")?;

@@ -15,6 +15,7 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -36,6 +37,10 @@ const WRITE_BATCH: usize = 64 << 10;
 const READ_BUDGET: usize = 16;
 /// `unsent` buffers above this size are freed once drained.
 const KEEP_UNSENT: usize = 4096;
+/// Once the connection is ending (session closed, close frame queued), how long a peer that
+/// does not read may keep it open while we try to flush: after that the TCP connection is
+/// dropped, so a client that stopped reading cannot hold a descriptor and its unsent bytes.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 thread_local! {
     // Executor-local (one executor per thread). Borrowed only inside one synchronous poll.
@@ -108,6 +113,7 @@ pub async fn serve(engine: Rc<Engine>, mut stream: TcpStream, req: WsRequest) {
         unsent: Vec::new(),
         leftover: req.leftover,
         end: None,
+        linger: None,
     };
     let (session, mut mode) = match upgrading {
         Some(None) => {
@@ -150,6 +156,8 @@ struct WsConn {
     leftover: Vec<u8>,
     /// Set when the connection is ending; returned once `unsent` is flushed.
     end: Option<End>,
+    /// Started when the connection starts ending: the flush may take this long, no longer.
+    linger: Option<Timer>,
 }
 
 impl WsConn {
@@ -164,6 +172,14 @@ impl WsConn {
             if self.end.is_none() {
                 if let Poll::Ready(end) = self.poll_read(cx, engine, session, mode) {
                     return Poll::Ready(end);
+                }
+            }
+            let ending = self.end.is_some() || (matches!(mode, Mode::Open) && session.is_closed());
+            if ending {
+                let linger = self.linger.get_or_insert_with(|| Timer::new(CLOSE_LINGER));
+                if Pin::new(linger).poll(cx).is_ready() {
+                    tracing::debug!(sid = session.sid(), "peer did not read: connection dropped");
+                    return Poll::Ready(self.end.unwrap_or(End::Session(CloseReason::ServerClose)));
                 }
             }
             if self.end.is_none() {
