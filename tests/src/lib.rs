@@ -45,6 +45,21 @@ pub struct Server {
 }
 
 impl Server {
+    /// The `conformance` example with `--executors executors`, heartbeats of 60 s (so pings
+    /// never interfere with a test) and `extra` flags.
+    pub fn conformance(executors: &str, extra: &[&str]) -> anyhow::Result<Server> {
+        let mut args = vec![
+            "--executors",
+            executors,
+            "--ping-interval-ms",
+            "60000",
+            "--ping-timeout-ms",
+            "60000",
+        ];
+        args.extend_from_slice(extra);
+        Server::start("conformance", &args)
+    }
+
     /// Starts example `example` with `--listen 127.0.0.1:0` and `args`, and waits (at most 60 s)
     /// until it prints `listening on http://127.0.0.1:PORT`. Builds the examples first when the
     /// binary is missing.

@@ -19,17 +19,7 @@ use serde_json::json;
 /// well-behaved client must still be served by the same server.
 fn on_both_servers(test: impl Fn(SocketAddr) -> anyhow::Result<()>) -> anyhow::Result<()> {
     for executors in ["1", "2"] {
-        let server = Server::start(
-            "conformance",
-            &[
-                "--executors",
-                executors,
-                "--ping-interval-ms",
-                "60000",
-                "--ping-timeout-ms",
-                "60000",
-            ],
-        )?;
+        let server = Server::conformance(executors, &[])?;
         let addr = server.addr();
         let result = test(addr)
             .context("test body failed")

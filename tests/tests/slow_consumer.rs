@@ -31,19 +31,7 @@ fn echo_works(ws: &mut WsClient, text: &str) -> anyhow::Result<()> {
 #[test]
 fn a_client_that_stops_reading_is_dropped_and_others_are_served() -> anyhow::Result<()> {
     for executors in ["1", "2"] {
-        let server = Server::start(
-            "conformance",
-            &[
-                "--executors",
-                executors,
-                "--ping-interval-ms",
-                "60000",
-                "--ping-timeout-ms",
-                "60000",
-                "--max-queued-packets",
-                "50",
-            ],
-        )?;
+        let server = Server::conformance(executors, &["--max-queued-packets", "50"])?;
         let addr = server.addr();
         let result = (|| -> anyhow::Result<()> {
             let mut bystander = WsClient::connect(addr, SIO_WS_PATH)?;
