@@ -174,14 +174,6 @@ impl WsConn {
                     return Poll::Ready(end);
                 }
             }
-            let ending = self.end.is_some() || (matches!(mode, Mode::Open) && session.is_closed());
-            if ending {
-                let linger = self.linger.get_or_insert_with(|| Timer::new(CLOSE_LINGER));
-                if Pin::new(linger).poll(cx).is_ready() {
-                    tracing::debug!(sid = session.sid(), "peer did not read: connection dropped");
-                    return Poll::Ready(self.end.unwrap_or(End::Session(CloseReason::ServerClose)));
-                }
-            }
             if self.end.is_none() {
                 match mode {
                     Mode::Probe(deadline) => {
@@ -199,6 +191,16 @@ impl WsConn {
                         // is looked at, so a packet queued after this point wakes us again.
                         while session.writable.poll_wait(cx).is_ready() {}
                     }
+                }
+            }
+            // Armed before a write that may stay pending: a peer that does not read cannot
+            // keep an ending connection open.
+            let ending = self.end.is_some() || (matches!(mode, Mode::Open) && session.is_closed());
+            if ending {
+                let linger = self.linger.get_or_insert_with(|| Timer::new(CLOSE_LINGER));
+                if Pin::new(linger).poll(cx).is_ready() {
+                    tracing::debug!(sid = session.sid(), "peer did not read: connection dropped");
+                    return Poll::Ready(self.end.unwrap_or(End::Session(CloseReason::ServerClose)));
                 }
             }
             let drain_outbox = self.end.is_none() && matches!(mode, Mode::Open);
