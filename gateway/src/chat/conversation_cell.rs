@@ -11,11 +11,16 @@ use glommio::sync::{Permit, Semaphore};
 use livechat_core::store::{Appended, MessagePage};
 use livechat_core::{ChatMessage, ConversationMetadata, MessageDraft, Timestamp};
 
+use super::ids::activity_stamp;
+
 /// Embedded state of one conversation.
 #[derive(Debug)]
 pub struct ConversationCell {
     /// Current metadata.
     pub meta: RefCell<ConversationMetadata>,
+    /// [`activity_stamp`] of the last change to `meta`: "newest activity first" lists break
+    /// ties of the millisecond `updatedAt` with it.
+    pub activity: Cell<u64>,
     messages: RefCell<VecDeque<ChatMessage>>,
     next_seq: Cell<u64>,
     client_ids: RefCell<HashMap<String, u64>>,
@@ -28,6 +33,7 @@ impl ConversationCell {
     pub fn new(meta: ConversationMetadata, capacity: usize) -> Self {
         Self {
             meta: RefCell::new(meta),
+            activity: Cell::new(activity_stamp()),
             messages: RefCell::new(VecDeque::new()),
             next_seq: Cell::new(1),
             client_ids: RefCell::new(HashMap::new()),

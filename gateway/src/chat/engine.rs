@@ -22,7 +22,7 @@ use livechat_shard_router::{ExecutorId, RouterError, ShardMap};
 
 use super::config::ChatConfig;
 use super::conversation_cell::ConversationCell;
-use super::ids::{fast_uuid, now, secure_uuid};
+use super::ids::{activity_stamp, fast_uuid, now, secure_uuid};
 use super::queue_state::{QueueState, QUEUE_KEY};
 use super::socket::SocketCtx;
 use crate::error::GatewayError;
@@ -275,19 +275,24 @@ impl Chat {
             let metas = self
                 .on(owner, move |chat| async move {
                     ids.iter()
-                        .filter_map(|id| chat.cell(id).ok().map(|c| c.meta.borrow().clone()))
+                        .filter_map(|id| {
+                            let c = chat.cell(id).ok()?;
+                            let meta = c.meta.borrow().clone();
+                            Some((meta, c.activity.get()))
+                        })
                         .collect::<Vec<_>>()
                 })
                 .await?;
             out.extend(metas);
         }
-        out.retain(|m| statuses.is_empty() || statuses.contains(&m.status));
-        out.sort_by(|a, b| {
+        out.retain(|(m, _)| statuses.is_empty() || statuses.contains(&m.status));
+        out.sort_by(|(a, a_at), (b, b_at)| {
             b.updated_at
                 .cmp(&a.updated_at)
+                .then_with(|| b_at.cmp(a_at))
                 .then_with(|| a.id.cmp(&b.id))
         });
-        Ok(out)
+        Ok(out.into_iter().map(|(m, _)| m).collect())
     }
 
     /// Records that a participant was seen now (on the participant's owner executor).
@@ -450,6 +455,7 @@ impl Chat {
         };
         // Stored before anything is announced, so whoever reacts to an event reads the new state.
         *cell.meta.borrow_mut() = t.conversation;
+        cell.activity.set(activity_stamp());
         let room = room(&id);
         for m in &stored {
             let _ = self.io.to(&room).emit("chat:message", m);

@@ -1,6 +1,7 @@
 //! Ids and the clock for the chat engine (the core gets both from here).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use livechat_core::Timestamp;
 
@@ -10,6 +11,14 @@ pub fn now() -> Timestamp {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     Timestamp(ms)
+}
+
+/// A monotonic stamp (nanoseconds since the process's first call), comparable across
+/// executors: orders changes that fall in the same millisecond of [`now`] (which is all the
+/// contract's timestamps resolve) and does not go back when the wall clock is adjusted.
+pub fn activity_stamp() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 /// A random (v4) UUID from the OS CSPRNG: conversation ids are capabilities (a customer

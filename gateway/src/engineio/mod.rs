@@ -9,6 +9,7 @@
 //!
 //! [`Engine`] is one executor's Engine.IO server: the sessions this executor owns.
 
+pub mod closed_sids;
 pub mod handler;
 pub mod heartbeat;
 pub mod packet;
@@ -28,6 +29,7 @@ pub use session::{Session, Transport};
 use crate::config::GatewayConfig;
 use crate::error::CloseReason;
 use crate::runtime::Node;
+use closed_sids::ClosedSids;
 
 /// The Engine.IO server of one executor.
 ///
@@ -35,6 +37,8 @@ use crate::runtime::Node;
 pub struct Engine {
     node: Rc<Node>,
     sessions: RefCell<HashMap<Box<str>, Rc<Session>>>,
+    /// Polling sessions the client closed while no GET was parked (see `closed_sids`).
+    client_closed: RefCell<ClosedSids>,
     app: Rc<dyn EngineApp>,
 }
 
@@ -53,6 +57,7 @@ impl Engine {
         Rc::new(Self {
             node,
             sessions: RefCell::new(HashMap::new()),
+            client_closed: RefCell::new(ClosedSids::default()),
             app,
         })
     }
@@ -75,6 +80,21 @@ impl Engine {
     /// Number of open sessions on this executor.
     pub fn session_count(&self) -> usize {
         self.sessions.borrow().len()
+    }
+
+    /// Remembers that the client closed polling session `sid` while no GET was parked.
+    pub(crate) fn remember_client_close(&self, sid: &str) {
+        self.client_closed
+            .borrow_mut()
+            .insert(sid, std::time::Instant::now());
+    }
+
+    /// Whether a GET for the unknown `sid`, received at `received`, was already on its way
+    /// when its client closed the session (answered `6`, once).
+    pub(crate) fn take_client_close(&self, sid: &str, received: std::time::Instant) -> bool {
+        self.client_closed
+            .borrow_mut()
+            .take(sid, received, std::time::Instant::now())
     }
 
     pub(crate) fn forget(&self, sid: &str) {

@@ -5,6 +5,7 @@
 //! code either way, so a session is served by exactly one executor.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use super::packet::decode_payload;
 use super::{Engine, Transport};
@@ -28,6 +29,9 @@ pub struct PollRequest {
     pub kind: PollKind,
     /// Where the answer goes (capacity 1).
     pub reply: flume::Sender<PollReply>,
+    /// When the HTTP layer had the whole request (on whichever executor read it): orders a
+    /// forwarded GET against a close that the owner processed meanwhile.
+    pub received: Instant,
 }
 
 /// The answer to a polling request, written by the executor holding the HTTP connection.
@@ -78,6 +82,10 @@ impl PollReply {
 /// Serves a polling request for a session owned by this executor.
 pub fn serve(engine: &Rc<Engine>, req: PollRequest) {
     let Some(session) = engine.session(&req.sid) else {
+        if matches!(req.kind, PollKind::Get) && engine.take_client_close(&req.sid, req.received) {
+            let _ = req.reply.try_send(PollReply::ok_payload(b"6".to_vec()));
+            return;
+        }
         let err = GatewayError::Refused(EngineErrorCode::SessionIdUnknown);
         let _ = req.reply.try_send(PollReply::error(&err));
         return;

@@ -266,7 +266,8 @@ impl Session {
             return;
         }
         tracing::debug!(sid = %self.sid, reason = reason.as_str(), "session closed");
-        if let Some(tx) = self.parked_get.borrow_mut().take() {
+        let parked = self.parked_get.borrow_mut().take();
+        if let Some(tx) = parked {
             // A client-sent close gets a noop (it already knows); anything else tells it.
             let body = if reason == CloseReason::TransportClose {
                 b"6"
@@ -274,6 +275,13 @@ impl Session {
                 b"1"
             };
             let _ = tx.try_send(PollReply::ok_payload(body.to_vec()));
+        } else if reason == CloseReason::TransportClose
+            && self.transport.get() == Transport::Polling
+        {
+            // Its next GET may still be on the way (from another executor): answer it `6` too.
+            if let Some(engine) = self.engine.upgrade() {
+                engine.remember_client_close(&self.sid);
+            }
         }
         self.writable.notify();
         if let Some(engine) = self.engine.upgrade() {
