@@ -188,8 +188,23 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
         }
     };
     let Some(chat) = chat_of(socket) else { return };
-    if !socket.with_data(|d: Option<&SocketCtx>| d.is_some()) {
+    // Copies only what the command needs out of the socket's data (not the whole context).
+    let ctx = socket.with_data(|d: Option<&SocketCtx>| {
+        d.map(|d| {
+            let at = now();
+            let refresh = at.0 - d.presence_at.get().0 >= PRESENCE_REFRESH;
+            if refresh {
+                d.presence_at.set(at);
+            }
+            (d.participant.clone(), d.conversation_id.clone(), refresh)
+        })
+    });
+    let Some((sender, joined, refresh_presence)) = ctx else {
         return reply_err(ack, GatewayError::Forbidden("not joined".into()));
+    };
+    if refresh_presence {
+        // Any message, valid or not, shows the participant is there.
+        chat.touch_presence(&sender.id);
     }
     let incoming: Incoming = match ev.arg(0) {
         Ok(i) => i,
@@ -199,24 +214,6 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
                 GatewayError::BadRequest(format!("invalid chat:message payload: {e}")),
             )
         }
-    };
-    // Copies only what the command needs out of the socket's data (not the whole context).
-    let ctx = socket.with_data(|d: Option<&SocketCtx>| {
-        d.map(|d| {
-            let at = now();
-            let refresh = at.0 - d.presence_at.get().0 >= PRESENCE_REFRESH;
-            if refresh {
-                d.presence_at.set(at);
-            }
-            let conv = match &incoming.conversation_id {
-                Some(_) => None,
-                None => d.conversation_id.clone(),
-            };
-            (d.participant.clone(), conv, refresh)
-        })
-    });
-    let Some((sender, joined, refresh_presence)) = ctx else {
-        return reply_err(ack, GatewayError::Forbidden("not joined".into()));
     };
     let Some(conversation_id) = incoming.conversation_id.or(joined) else {
         return reply_err(
@@ -234,9 +231,6 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
             )
         }
     };
-    if refresh_presence {
-        chat.touch_presence(&sender.id);
-    }
     let cmd = Command::Send {
         sender,
         content: incoming.content.unwrap_or_default(),
