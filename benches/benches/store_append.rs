@@ -1,8 +1,8 @@
 //! The embedded message store of one conversation
-//! (`livechat_gateway::chat::conversation_cell::ConversationCell`).
+//! (`livechat_gateway::chat::store::embedded::cell::ConversationCell`).
 //!
-//! `append` runs for every chat message on the conversation's owner executor, under the
-//! conversation's FIFO lock, so its cost bounds one conversation's message rate. The buffer
+//! `append` runs for every chat message on the conversation's owner executor, holding the
+//! conversation's turn, so its cost bounds one conversation's message rate. The buffer
 //! keeps 1,000 messages and is full before measuring, so every append also evicts the oldest
 //! (and forgets its `clientMessageId`). Cases: drafts without `clientMessageId`, with a fresh
 //! one (index insert + remove), and a retried one (dedupe hit: returns the stored message).
@@ -15,9 +15,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_main, BatchSize, Criterion, Throughput};
 use livechat_benches::{sample_draft, sample_sender, MEASUREMENT, SAMPLES, WARM_UP};
-use livechat_core::store::Appended;
 use livechat_core::{Metadata, Timestamp};
-use livechat_gateway::chat::conversation_cell::ConversationCell;
+use livechat_gateway::chat::store::embedded::cell::{Appended, ConversationCell};
 
 const BUFFER: usize = 1000;
 const PAGE: usize = 50;
@@ -33,7 +32,7 @@ fn full_cell(with_keys: bool) -> ConversationCell {
     let cell = ConversationCell::new(meta, BUFFER);
     for i in 0..BUFFER {
         let key = with_keys.then(|| format!("prefill-{i}"));
-        cell.append(sample_draft(key), format!("m-{i}"), Timestamp(0));
+        cell.append(sample_draft(key).into_message(format!("m-{i}"), "c", 0, Timestamp(0)));
     }
     cell
 }
@@ -52,7 +51,7 @@ fn append(c: &mut Criterion) {
     g.bench_function("buffer_1000_no_client_id", |b| {
         b.iter_batched(
             || (sample_draft(None), format!("msg-{}", next())),
-            |(draft, id)| cell.append(draft, id, now),
+            |(draft, id)| cell.append(draft.into_message(id, "c", 0, now)),
             BatchSize::SmallInput,
         );
     });
@@ -65,7 +64,7 @@ fn append(c: &mut Criterion) {
                 (sample_draft(Some(format!("cm-{i}"))), format!("msg-{i}"))
             },
             |(draft, id)| {
-                let r = cell.append(draft, id, now);
+                let r = cell.append(draft.into_message(id, "c", 0, now));
                 debug_assert!(matches!(r, Appended::New(_)));
                 r
             },
@@ -79,7 +78,7 @@ fn append(c: &mut Criterion) {
     g.bench_function("buffer_1000_duplicate_client_id", |b| {
         b.iter_batched(
             || (sample_draft(Some("prefill-500".into())), "retry".to_owned()),
-            |(draft, id)| cell.append(draft, id, now),
+            |(draft, id)| cell.append(draft.into_message(id, "c", 0, now)),
             BatchSize::SmallInput,
         );
     });

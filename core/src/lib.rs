@@ -12,10 +12,12 @@
 //! - [`queue`]: queue entries and the wait estimate.
 //! - [`event`]: analytics events.
 //! - [`lifecycle`]: the state machine.
+//! - [`commit`]: what one step writes, atomically, and what it announces.
 //! - [`store`]: the traits a backend implements (store, metadata, events, auth, listener).
 //! - [`time`]: timestamps given by the caller; ISO-8601 formatting.
 //! - [`error`]: why a command is refused.
 
+pub mod commit;
 pub mod conversation;
 pub mod error;
 pub mod event;
@@ -26,6 +28,7 @@ pub mod queue;
 pub mod store;
 pub mod time;
 
+pub use commit::{plan, AgentChange, Commit, Committed, MetaWrite, Plan, QueueChange, Refusal};
 pub use conversation::{ConversationMetadata, ConversationStatus};
 pub use error::LifecycleError;
 pub use event::{ChatEvent, ChatEventType};

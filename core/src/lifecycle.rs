@@ -37,13 +37,11 @@ pub enum Command {
         /// Channel override (`web`, ...).
         channel: Option<String>,
     },
-    /// An agent takes the conversation. `agent_active` is how many conversations the agent
-    /// holds now (read atomically with the claim by the caller's store).
+    /// An agent takes the conversation. The cap is not checked here: the store checks it
+    /// inside the same atomic commit that takes the slot (a count read earlier could be stale).
     Accept {
         /// The agent.
         agent: ChatParticipant,
-        /// Conversations the agent currently holds.
-        agent_active: usize,
         /// `chat.queue.max-concurrent-by-agent`.
         max_per_agent: usize,
     },
@@ -69,8 +67,12 @@ pub enum Command {
         /// Optional reason, kept in the notice's metadata.
         reason: Option<String>,
     },
-    /// The queue entry is older than `chat.queue.max-wait`.
-    QueueTimeout,
+    /// The queue entry is older than `chat.queue.max-wait`: it was enqueued at or before
+    /// `enqueued_by` (checked by the store in the same commit; a re-queue since then wins).
+    QueueTimeout {
+        /// The cutoff.
+        enqueued_by: Timestamp,
+    },
     /// Housekeeping closes it.
     Expire(ExpireReason),
 }
@@ -102,8 +104,15 @@ pub enum Effect {
     QueueAdd(QueueEntry),
     /// Remove the conversation from the agent queue.
     QueueRemove,
-    /// Count one more conversation for this agent.
-    ClaimAgent(String),
+    /// Remove it only if it was enqueued at or before this instant (else refuse the step).
+    QueueExpire(Timestamp),
+    /// Take one of this agent's slots, refused when the agent already holds `max`.
+    ClaimAgent {
+        /// The agent.
+        agent_id: String,
+        /// The cap.
+        max: usize,
+    },
     /// Free one of this agent's slots.
     ReleaseAgent(String),
 }
@@ -115,6 +124,13 @@ pub struct Transition {
     pub conversation: ConversationMetadata,
     /// What to do, in order.
     pub effects: Vec<Effect>,
+}
+
+impl Transition {
+    /// Nothing changes (an idempotent repeat such as accepting twice).
+    pub fn is_noop(&self) -> bool {
+        self.effects.is_empty()
+    }
 }
 
 /// Starts a conversation (status OPEN).
@@ -171,7 +187,6 @@ pub fn apply(
         },
         Command::Accept {
             agent,
-            agent_active,
             max_per_agent,
         } => match (&current.status, &current.agent) {
             (Closed, _) => return Err(LifecycleError::Closed),
@@ -179,11 +194,11 @@ pub fn apply(
             (Assigned, Some(a)) => return Err(LifecycleError::AssignedToOther(a.id.clone())),
             (Open | Assigned, _) => return Err(LifecycleError::NotQueued),
             (Queued, _) => {
-                if agent_active >= max_per_agent {
-                    return Err(LifecycleError::AgentAtCapacity(max_per_agent));
-                }
                 effects.push(Effect::QueueRemove);
-                effects.push(Effect::ClaimAgent(agent.id.clone()));
+                effects.push(Effect::ClaimAgent {
+                    agent_id: agent.id.clone(),
+                    max: max_per_agent,
+                });
                 next.status = Assigned;
                 next.agent = Some(agent);
                 next.accepted_at = Some(now);
@@ -219,6 +234,13 @@ pub fn apply(
                 client_message_id,
             }));
             effects.push(Effect::Publish(ChatEventType::MessageReceived));
+            // A message is activity, not a metadata change: `version` stays, so concurrent
+            // senders never conflict with each other; the store refuses it once CLOSED.
+            next.updated_at = now;
+            return Ok(Transition {
+                conversation: next,
+                effects,
+            });
         }
         Command::Close { by, reason } => {
             if current.status == Closed {
@@ -254,12 +276,12 @@ pub fn apply(
             meta.insert("reason".into(), reason.into());
             close(&mut next, &mut effects, content.into(), meta);
         }
-        Command::QueueTimeout => {
+        Command::QueueTimeout { enqueued_by } => {
             if current.status != Queued {
                 return Ok(unchanged(current));
             }
             next.status = Open;
-            effects.push(Effect::QueueRemove);
+            effects.push(Effect::QueueExpire(enqueued_by));
             let mut meta = Metadata::new();
             meta.insert("event".into(), "QUEUE_TIMEOUT".into());
             effects.push(Effect::Append(system_draft(
@@ -280,8 +302,7 @@ pub fn apply(
     })
 }
 
-/// A message stored for a command that does not change the metadata other than `updatedAt`
-/// (activity), e.g. after `Send`.
+/// Nothing to do (an idempotent repeat).
 fn unchanged(current: &ConversationMetadata) -> Transition {
     Transition {
         conversation: current.clone(),

@@ -1,35 +1,20 @@
-//! The traits a backend implements. The embedded single-node backend (gateway) implements them
-//! with executor-owned memory; the Redis backend will implement each operation as one atomic
-//! round trip (a Lua script or a MULTI), keyed with Redis Cluster hash tags per conversation.
+//! The traits a backend implements. The gateway implements [`ConversationStore`] twice: the
+//! embedded single-node backend (executor-owned memory) and Redis (Lua scripts, keyed with
+//! Redis Cluster hash tags per conversation).
 //!
-//! Futures are not `Send`: implementations run on the executor that owns the conversation.
+//! Futures are not `Send`: a store runs on one executor (the embedded one only on the
+//! conversation's owner executor).
 
 use std::future::Future;
 
-use crate::conversation::ConversationMetadata;
+use crate::commit::{Commit, Committed, Refusal};
+use crate::conversation::{ConversationMetadata, ConversationStatus};
 use crate::event::ChatEvent;
-use crate::message::{ChatMessage, MessageDraft};
+use crate::lifecycle::ExpireReason;
+use crate::message::ChatMessage;
 use crate::participant::ChatParticipant;
 use crate::queue::QueueEntry;
 use crate::time::Timestamp;
-
-/// The outcome of appending a message.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Appended {
-    /// Stored with the next `seq`.
-    New(ChatMessage),
-    /// The `clientMessageId` was seen before: the first message, unchanged.
-    Duplicate(ChatMessage),
-}
-
-impl Appended {
-    /// The stored message either way.
-    pub fn message(&self) -> &ChatMessage {
-        match self {
-            Self::New(m) | Self::Duplicate(m) => m,
-        }
-    }
-}
 
 /// A page of messages, oldest first.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -40,72 +25,66 @@ pub struct MessagePage {
     pub complete: bool,
 }
 
-/// The outcome of an atomic claim of an agent slot.
+/// What housekeeping looks for: every conversation past one of these instants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// Slot taken; the agent now holds this many conversations.
-    Granted(usize),
-    /// The agent already holds this many (the cap).
-    AtCapacity(usize),
+pub struct Cutoffs {
+    /// Now (presence older than its TTL is dropped during the scan).
+    pub now: Timestamp,
+    /// QUEUED at or before this → queue timeout.
+    pub queued_before: Timestamp,
+    /// Not CLOSED and created at or before this → closed for max duration.
+    pub created_before: Timestamp,
+    /// Not CLOSED and no activity since this → closed for inactivity.
+    pub idle_before: Timestamp,
+    /// CLOSED at or before this → forgotten.
+    pub closed_before: Timestamp,
+    /// At most this many results per scan (the rest come next interval).
+    pub limit: usize,
 }
 
-/// Ephemeral conversation state: metadata, queue, agent slots, message buffer, presence.
-/// Each method is one atomic operation (one round trip on Redis).
+/// One thing housekeeping must do. Each is re-checked when it is carried out (the scan is a
+/// snapshot; a message may arrive in between).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// Waited in the queue too long.
+    QueueTimeout(String),
+    /// Idle or too old.
+    Expire(String, ExpireReason),
+    /// Closed long enough ago to be forgotten.
+    Forget(String),
+}
+
+/// Ephemeral conversation state: metadata, messages, the queue, agent slots and index,
+/// presence. The engine reads and writes only through this; it never knows which backend
+/// runs (the embedded one: executor-owned memory; Redis: scripts over one shared server).
+///
+/// Every lifecycle step is one [`ConversationStore::commit`], applied atomically or refused
+/// whole ([`Refusal`]); an `Err` is a backend failure (unreachable, full mailbox, corrupt
+/// value) after which nothing of the commit may be half-applied either.
 pub trait ConversationStore {
     /// The backend's error.
     type Error: std::error::Error;
 
-    /// Loads a conversation.
+    /// Loads a conversation's metadata.
     fn load(
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<ConversationMetadata>, Self::Error>>;
 
-    /// Stores metadata if the stored version is `expected_version` (0: must not exist).
-    /// Returns false on a version conflict.
-    fn save(
+    /// Applies one step atomically (see [`Commit`]).
+    fn commit(
         &self,
-        meta: &ConversationMetadata,
-        expected_version: u64,
-    ) -> impl Future<Output = Result<bool, Self::Error>>;
+        commit: Commit,
+    ) -> impl Future<Output = Result<Result<Committed, Refusal>, Self::Error>>;
 
-    /// Adds a queue entry; returns its 0-based position.
-    fn enqueue(&self, entry: &QueueEntry) -> impl Future<Output = Result<usize, Self::Error>>;
-
-    /// Removes a conversation from the queue; false if it was not there.
-    fn dequeue(&self, conversation_id: &str) -> impl Future<Output = Result<bool, Self::Error>>;
-
-    /// Atomically: if the agent holds fewer than `max` conversations, count this one.
-    fn claim_agent(
-        &self,
-        agent_id: &str,
-        conversation_id: &str,
-        max: usize,
-    ) -> impl Future<Output = Result<Claim, Self::Error>>;
-
-    /// Frees the agent's slot for this conversation (idempotent).
-    fn release_agent(
-        &self,
-        agent_id: &str,
-        conversation_id: &str,
-    ) -> impl Future<Output = Result<(), Self::Error>>;
-
-    /// Appends a message with the next seq (deduplicating `clientMessageId`).
-    fn append(
-        &self,
-        conversation_id: &str,
-        draft: MessageDraft,
-        message_id: String,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Appended, Self::Error>>;
-
-    /// Messages with seq > `after` (first `limit`), or the latest `limit` when `after` is None.
+    /// The metadata and messages with seq > `after` (first `limit`), or the latest `limit`
+    /// when `after` is None; `None` when the conversation does not exist.
     fn messages(
         &self,
-        conversation_id: &str,
+        id: &str,
         after: Option<u64>,
         limit: usize,
-    ) -> impl Future<Output = Result<MessagePage, Self::Error>>;
+    ) -> impl Future<Output = Result<Option<(ConversationMetadata, MessagePage)>, Self::Error>>;
 
     /// A page of the queue, oldest first.
     fn queue_page(
@@ -120,12 +99,37 @@ pub trait ConversationStore {
         conversation_id: &str,
     ) -> impl Future<Output = Result<Option<usize>, Self::Error>>;
 
+    /// The conversations an agent has accepted (and that are not forgotten) with one of
+    /// `statuses` (all when empty), newest activity first.
+    fn agent_conversations(
+        &self,
+        agent_id: &str,
+        statuses: &[ConversationStatus],
+    ) -> impl Future<Output = Result<Vec<ConversationMetadata>, Self::Error>>;
+
     /// Records that a participant was seen at `now` (expires after the presence TTL).
     fn touch_presence(
         &self,
         participant_id: &str,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), Self::Error>>;
+
+    /// When a participant was last seen, if within the presence TTL.
+    fn last_seen(
+        &self,
+        participant_id: &str,
+    ) -> impl Future<Output = Result<Option<Timestamp>, Self::Error>>;
+
+    /// Housekeeping's scan: what is past one of `cutoffs`.
+    fn due(&self, cutoffs: Cutoffs) -> impl Future<Output = Result<Vec<Due>, Self::Error>>;
+
+    /// Forgets a conversation CLOSED at or before `closed_before`: metadata, messages, its
+    /// entry in the agent index. False (nothing done) when it is not closed, or closed later.
+    fn forget(
+        &self,
+        id: &str,
+        closed_before: Timestamp,
+    ) -> impl Future<Output = Result<bool, Self::Error>>;
 }
 
 /// Durable conversation metadata (PostgreSQL).

@@ -1,9 +1,14 @@
 //! Time as the domain sees it: milliseconds since the Unix epoch, given by the caller.
 //!
 //! The core never reads a clock; the gateway passes `now` into every transition. Formatting is
-//! ISO-8601 UTC with milliseconds (`2025-11-13T11:36:03.351Z`), the wire contract's format.
+//! ISO-8601 UTC with milliseconds (`2025-11-13T11:36:03.351Z`), the wire contract's format;
+//! parsing takes any RFC 3339 timestamp (offsets included) and rejects impossible dates.
+//! Calendar arithmetic is `chrono`'s (proleptic Gregorian), used only as a pure converter
+//! between milliseconds and calendar fields: nothing here reads its clock.
 
 use std::fmt;
+
+use chrono::{DateTime, Utc};
 
 /// An instant, in milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -25,38 +30,33 @@ impl Timestamp {
         self.0.saturating_sub(earlier.0)
     }
 
-    /// Parses `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
+    /// Parses an RFC 3339 timestamp: `2025-11-13T11:36:03.351Z`, `2025-11-13T11:36:03Z`,
+    /// `2025-11-13T13:36:03+02:00` (converted to UTC). Fractional seconds of any length are
+    /// truncated to milliseconds. `None` for impossible dates (`2024-02-31`, `2023-02-29`),
+    /// out-of-range fields and anything that is not RFC 3339. Like RFC 3339 itself, this also
+    /// takes a lower-case `t` / `z` and a space between date and time; years are 0000..=9999.
+    /// A leap second (`23:59:60`) reads as the first millisecond of the next minute.
     pub fn parse_iso(s: &str) -> Option<Self> {
-        let b = s.as_bytes();
-        if b.len() < 20 || *b.last()? != b'Z' || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-            return None;
-        }
-        let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        let ms = if b[19] == b'.' { num(20..23)? } else { 0 };
-        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-            return None;
-        }
-        let days = days_from_civil(y, mo, d);
-        Some(Self(((days * 24 + h) * 60 + mi) * 60_000 + se * 1000 + ms))
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| Self(t.timestamp_millis()))
     }
 }
 
+/// The wire layout: always three millisecond digits and `Z`.
+const ISO_MILLIS_UTC: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.rem_euclid(1000);
-        let secs = self.0.div_euclid(1000);
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        // chrono covers about ±262,000 years, an i64 of milliseconds ±292 million; no real
+        // instant gets that far, and printing the nearest representable instant keeps
+        // `Display` infallible (`to_string` panics on a formatting error).
+        let t = DateTime::<Utc>::from_timestamp_millis(self.0).unwrap_or(if self.0 < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        });
+        write!(f, "{}", t.format(ISO_MILLIS_UTC))
     }
 }
 
@@ -70,7 +70,7 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         Timestamp::parse_iso(&s)
-            .ok_or_else(|| serde::de::Error::custom("expected an ISO-8601 UTC timestamp"))
+            .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 timestamp"))
     }
 }
 
@@ -89,29 +89,6 @@ pub fn iso_duration(ms: i64) -> String {
         out.push_str(&format!("{s}S"));
     }
     out
-}
-
-// Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
@@ -134,10 +111,95 @@ mod tests {
 
     #[test]
     fn round_trips_many_instants() {
+        // ±10^13 ms is 1653..2286.
         for ms in (-10_000_000_000_000i64..10_000_000_000_000).step_by(7_777_777_777) {
             let t = Timestamp(ms);
             assert_eq!(Timestamp::parse_iso(&t.to_string()), Some(t), "{t}");
         }
+        // Every year the format has four digits for: 0000-01-01 ..= 9999-12-31T23:59:59.999.
+        let (first, last) = (-62_167_219_200_000i64, 253_402_300_799_999i64);
+        assert_eq!(Timestamp(first).to_string(), "0000-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp(last).to_string(), "9999-12-31T23:59:59.999Z");
+        for ms in (first..=last).step_by(77_777_777_777).chain([first, last]) {
+            let t = Timestamp(ms);
+            assert_eq!(Timestamp::parse_iso(&t.to_string()), Some(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn display_is_total() {
+        // Far outside any real instant, but printing must not fail.
+        assert!(Timestamp(i64::MAX).to_string().ends_with(".999Z"));
+        assert!(Timestamp(i64::MIN).to_string().ends_with(".000Z"));
+        assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn rejects_impossible_dates_and_times() {
+        for s in [
+            "2024-02-31T00:00:00Z",
+            "2023-02-29T12:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-00-10T00:00:00Z",
+            "2024-01-00T00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T23:60:00Z",
+            "2024-01-01T23:59:61Z",
+            "2024-01-01T00:00:00",
+            "2024-01-01",
+            "2024-01-01T00:00:00Zjunk",
+            "2024-1-01T00:00:00Z",
+            "",
+            "nonsense",
+        ] {
+            assert_eq!(Timestamp::parse_iso(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn leap_years() {
+        let day = |s: &str| Timestamp::parse_iso(&format!("{s}T00:00:00Z"));
+        assert_eq!(day("2024-02-29"), Some(Timestamp(1_709_164_800_000)));
+        assert_eq!(day("2023-02-29"), None);
+        assert_eq!(day("2000-02-29"), Some(Timestamp(951_782_400_000)));
+        assert_eq!(day("1900-02-29"), None);
+    }
+
+    #[test]
+    fn leap_second_rolls_into_the_next_minute() {
+        assert_eq!(
+            Timestamp::parse_iso("2016-12-31T23:59:60Z"),
+            Timestamp::parse_iso("2017-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn offsets_are_converted_to_utc() {
+        let utc = Timestamp::parse_iso("2025-11-13T11:36:03.351Z");
+        assert!(utc.is_some());
+        assert_eq!(Timestamp::parse_iso("2025-11-13T13:36:03.351+02:00"), utc);
+        assert_eq!(Timestamp::parse_iso("2025-11-13T06:06:03.351-05:30"), utc);
+        assert_eq!(Timestamp::parse_iso("2025-11-13T11:36:03.351+00:00"), utc);
+    }
+
+    #[test]
+    fn fractional_seconds_are_truncated_to_millis() {
+        let at = |frac: &str| Timestamp::parse_iso(&format!("2025-11-13T11:36:03{frac}Z"));
+        let base = 1_763_033_763_000;
+        assert_eq!(at(""), Some(Timestamp(base)));
+        assert_eq!(at(".3"), Some(Timestamp(base + 300)));
+        assert_eq!(at(".35"), Some(Timestamp(base + 350)));
+        assert_eq!(at(".351"), Some(Timestamp(base + 351)));
+        assert_eq!(at(".3519"), Some(Timestamp(base + 351)));
+        assert_eq!(at(".351999999"), Some(Timestamp(base + 351)));
+        assert_eq!(at(".3519999999999"), Some(Timestamp(base + 351)));
+        assert_eq!(at("."), None);
+        // Before the epoch, truncation is towards the earlier millisecond too.
+        assert_eq!(
+            Timestamp::parse_iso("1969-12-31T23:59:59.9999Z"),
+            Some(Timestamp(-1))
+        );
     }
 
     #[test]

@@ -89,6 +89,13 @@ pub enum GatewayError {
     /// The route exists but not with this method (405).
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A conversation kept changing under a step (version conflicts past the retry limit), or
+    /// a fresh id was taken (409).
+    #[error("{0}")]
+    Contended(String),
+    /// A client sent more than it may have in flight (429, `too_many_requests`).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The domain refused a lifecycle command (400 / 409 / 410 / 429).
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
@@ -102,6 +109,8 @@ impl GatewayError {
             Self::Forbidden(_) => 403,
             Self::MethodNotAllowed(_) => 405,
             Self::BadRequest(_) => 400,
+            Self::Contended(_) => 409,
+            Self::TooManyRequests(_) => 429,
             Self::Lifecycle(e) => match e {
                 LifecycleError::Closed | LifecycleError::NotQueued => 410,
                 LifecycleError::AssignedToOther(_) => 409,
@@ -127,6 +136,9 @@ impl GatewayError {
     /// A stable machine-readable code (`not_found`, `gone`, `conflict`, ...), used in REST
     /// error bodies, Socket.IO acks and `system:error`.
     pub fn code(&self) -> &'static str {
+        if let Self::TooManyRequests(_) = self {
+            return "too_many_requests";
+        }
         match self.status() {
             400 => "bad_request",
             403 => "forbidden",

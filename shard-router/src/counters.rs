@@ -18,6 +18,8 @@ pub struct Counters {
     pub broadcast_stale_member: AtomicU64,
     /// Acks that arrived after their timeout (or for an unknown id) and were dropped.
     pub late_acks: AtomicU64,
+    /// `chat:message`s refused because their socket already had the most in flight.
+    pub chat_flood_refused: AtomicU64,
 }
 
 /// A plain copy of [`Counters`] at one instant.
@@ -33,6 +35,8 @@ pub struct CountersSnapshot {
     pub broadcast_stale_member: u64,
     /// See [`Counters::late_acks`].
     pub late_acks: u64,
+    /// See [`Counters::chat_flood_refused`].
+    pub chat_flood_refused: u64,
 }
 
 impl Counters {
@@ -50,6 +54,7 @@ impl Counters {
             outbox_overflow: r(&self.outbox_overflow),
             broadcast_stale_member: r(&self.broadcast_stale_member),
             late_acks: r(&self.late_acks),
+            chat_flood_refused: r(&self.chat_flood_refused),
         }
     }
 }

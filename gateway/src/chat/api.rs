@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use livechat_core::store::{AuthProvider, Credentials};
 use livechat_core::{
-    ChatParticipant, Command, ConversationStatus, MessageType, Metadata, ParticipantKind,
-    QueuePosition,
+    ChatParticipant, Command, ConversationMetadata, ConversationStatus, MessageType, Metadata,
+    ParticipantKind, QueuePosition,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -228,20 +228,17 @@ async fn handle(
         }
         (Route::Conversation, &Method::GET) => ok(&chat.get(id).await?),
         (Route::Conversation, &Method::DELETE) => {
-            let meta = chat.get(id.clone()).await?;
-            let by = match header(req, "x-participant-id") {
-                Some(pid) if pid == meta.customer.id => meta.customer.clone(),
-                Some(_) => {
-                    return Err(GatewayError::Forbidden(
-                        "only the conversation's customer may close it here".into(),
-                    ))
-                }
-                None => meta.customer.clone(),
+            let caller = header(req, "x-participant-id");
+            let decide = move |meta: &ConversationMetadata| match &caller {
+                Some(pid) if *pid != meta.customer.id => Err(GatewayError::Forbidden(
+                    "only the conversation's customer may close it here".into(),
+                )),
+                _ => Ok(Some(Command::Close {
+                    by: meta.customer.clone(),
+                    reason: None,
+                })),
             };
-            ok(&chat
-                .command(id, Command::Close { by, reason: None })
-                .await?
-                .conversation)
+            ok(&chat.run(id, Box::new(decide)).await?.conversation)
         }
         (Route::Queue, &Method::POST) => {
             let b: ChannelBody = json_body(body, false)?;
@@ -252,7 +249,7 @@ async fn handle(
             let position = match out.position {
                 Some(p) => p,
                 // Already queued: report where it stands.
-                None => chat.queue_position(id).await?.unwrap_or(0),
+                None => chat.queue_position(&id).await?.unwrap_or(0),
             };
             ok(&QueuePosition::estimate(position, per))
         }
@@ -277,42 +274,44 @@ async fn handle(
                         GatewayError::BadRequest(e.to_string())
                     })?,
             };
-            let meta = chat.get(id.clone()).await?;
-            let sender = match sender_kind {
-                ParticipantKind::Customer => {
+            if sender_kind == ParticipantKind::System {
+                return Err(livechat_core::LifecycleError::SystemReserved.into());
+            }
+            let content = b
+                .content
+                .ok_or_else(|| GatewayError::BadRequest("content is required".into()))?;
+            let (name, sender_id) = (
+                b.sender_display_name,
+                b.sender_id.or_else(|| header(req, "x-agent-id")),
+            );
+            let (metadata, client_message_id) = (b.metadata, b.client_message_id);
+            let max_length = chat.config().message.max_length;
+            // The sender is resolved from the metadata the commit checks.
+            let decide = move |meta: &ConversationMetadata| {
+                let sender = if sender_kind == ParticipantKind::Customer {
                     let mut c = meta.customer.clone();
-                    if let Some(n) = b.sender_display_name.filter(|n| !n.is_empty()) {
+                    if let Some(n) = name.clone().filter(|n| !n.is_empty()) {
                         c.display_name = n;
                     }
                     c
-                }
-                ParticipantKind::Agent => {
+                } else {
                     let fallback = meta.agent.as_ref();
-                    let sid = b
-                        .sender_id
-                        .or_else(|| header(req, "x-agent-id"))
-                        .or_else(|| fallback.map(|a| a.id.clone()));
-                    let name = b
-                        .sender_display_name
+                    let sid = sender_id.clone().or_else(|| fallback.map(|a| a.id.clone()));
+                    let name = name
+                        .clone()
                         .or_else(|| fallback.map(|a| a.display_name.clone()));
                     agent(sid, name, Metadata::new())?
-                }
-                ParticipantKind::System => {
-                    return Err(livechat_core::LifecycleError::SystemReserved.into())
-                }
+                };
+                Ok(Some(Command::Send {
+                    sender,
+                    content: content.clone(),
+                    kind,
+                    metadata: metadata.clone(),
+                    client_message_id: client_message_id.clone(),
+                    max_length,
+                }))
             };
-            let cmd = Command::Send {
-                sender,
-                content: b
-                    .content
-                    .ok_or_else(|| GatewayError::BadRequest("content is required".into()))?,
-                kind,
-                metadata: b.metadata,
-                client_message_id: b.client_message_id,
-                max_length: chat.config().message.max_length,
-            };
-            let out = chat.command(id, cmd).await?;
-            ok(&out.message)
+            ok(&chat.run(id, Box::new(decide)).await?.message)
         }
         (Route::AgentQueue, &Method::GET) => {
             let num = |k: &str, d: usize| {
@@ -333,7 +332,7 @@ async fn handle(
             let agent_id = header(req, "x-agent-id")
                 .ok_or_else(|| GatewayError::BadRequest("X-Agent-Id is required".into()))?;
             let mut statuses = Vec::new();
-            for v in query_params(&req.query, "status") {
+            for v in crate::http::query_params(&req.query, "status") {
                 for s in v.split(',').filter(|s| !s.is_empty()) {
                     statuses.push(
                         ConversationStatus::parse(s).ok_or_else(|| {
@@ -342,7 +341,7 @@ async fn handle(
                     );
                 }
             }
-            ok(&chat.agent_conversations(agent_id, statuses).await?)
+            ok(&chat.agent_conversations(&agent_id, &statuses).await?)
         }
         (Route::Accept, &Method::POST) => {
             let b: AcceptBody = json_body(body, true)?;
@@ -351,7 +350,6 @@ async fn handle(
             chat.touch_presence(&agent.id);
             let cmd = Command::Accept {
                 agent,
-                agent_active: 0,
                 max_per_agent: chat.config().queue.max_concurrent_by_agent,
             };
             ok(&chat.command(id, cmd).await?.conversation)
@@ -372,42 +370,26 @@ async fn handle(
         }
         (Route::AgentClose, &Method::POST) => {
             let b: CloseBody = json_body(body, false)?;
-            let meta = chat.get(id.clone()).await?;
-            let agent_id = b
-                .agent_id
-                .or_else(|| header(req, "x-agent-id"))
-                .or_else(|| meta.agent.as_ref().map(|a| a.id.clone()));
-            let name = b.display_name.or_else(|| {
-                meta.agent
-                    .as_ref()
-                    .filter(|a| Some(&a.id) == agent_id.as_ref())
-                    .map(|a| a.display_name.clone())
-            });
-            let by = agent(agent_id, name, Metadata::new())?;
-            ok(&chat
-                .command(
-                    id,
-                    Command::Close {
-                        by,
-                        reason: b.reason,
-                    },
-                )
-                .await?
-                .conversation)
+            let asked = b.agent_id.or_else(|| header(req, "x-agent-id"));
+            let (name, reason) = (b.display_name, b.reason);
+            // Defaults come from the agent the commit-checked metadata names.
+            let decide = move |meta: &ConversationMetadata| {
+                let agent_id = asked
+                    .clone()
+                    .or_else(|| meta.agent.as_ref().map(|a| a.id.clone()));
+                let name = name.clone().or_else(|| {
+                    meta.agent
+                        .as_ref()
+                        .filter(|a| Some(&a.id) == agent_id.as_ref())
+                        .map(|a| a.display_name.clone())
+                });
+                Ok(Some(Command::Close {
+                    by: agent(agent_id, name, Metadata::new())?,
+                    reason: reason.clone(),
+                }))
+            };
+            ok(&chat.run(id, Box::new(decide)).await?.conversation)
         }
         _ => Err(method_not_allowed(req)),
     }
-}
-
-/// Every value of a repeated query parameter.
-fn query_params(query: &str, name: &str) -> Vec<String> {
-    query
-        .split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (crate::http::percent_decode(k).as_deref() == Some(name))
-                .then(|| crate::http::percent_decode(v))
-                .flatten()
-        })
-        .collect()
 }

@@ -7,7 +7,8 @@
 //! broadcast-limit = 50
 //! max-wait = "10m"
 //! ```
-//! Durations are `250ms`, `2s`, `10m`, `12h` or a number of milliseconds.
+//! Durations are `humantime`'s (`250ms`, `2s`, `10m`, `12h`, `1d`, `1h 30m`) or a number of
+//! milliseconds.
 
 use std::path::Path;
 use std::time::Duration;
@@ -238,21 +239,15 @@ impl ChatConfig {
     }
 }
 
-/// Parses `250ms`, `2s`, `10m`, `12h`, `1d` or plain milliseconds.
+/// Parses a `humantime` duration (`250ms`, `2s`, `10m`, `12h`, `1d`, `1h 30m`) or a plain
+/// number of milliseconds (`5`), which humantime refuses for want of a unit but the settings
+/// have always taken.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let ms = match unit.trim() {
-        "" | "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
-        _ => return None,
-    };
-    Some(Duration::from_millis(ms))
+    match s.parse::<u64>() {
+        Ok(ms) => Some(Duration::from_millis(ms)),
+        Err(_) => humantime::parse_duration(s).ok(),
+    }
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -315,5 +310,11 @@ mod tests {
         assert_eq!(parse_duration("12h"), Some(Duration::from_secs(43_200)));
         assert_eq!(parse_duration("5"), Some(Duration::from_millis(5)));
         assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration(" 2s "), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1_500)));
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("-5"), None);
     }
 }

@@ -1,4 +1,8 @@
 //! Ids and the clock for the chat engine (the core gets both from here).
+//!
+//! Every id is a random (v4) UUID from a CSPRNG (`uuid`'s `fast-rng`: a ChaCha generator per
+//! thread, seeded from the OS): conversation ids are capabilities (a customer rejoins by id
+//! alone), so no id may come from a guessable generator, and there is no fallback to one.
 
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -21,35 +25,9 @@ pub fn activity_stamp() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
-/// A random (v4) UUID from the OS CSPRNG: conversation ids are capabilities (a customer
-/// rejoins by id), so they must not be guessable.
-pub fn secure_uuid() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // Fall back to the fast generator rather than refusing to start a chat.
-        b = fastrand::u128(..).to_le_bytes();
-    }
-    format_uuid(b)
-}
-
-/// A random (v4) UUID from a fast non-cryptographic generator (message and event ids).
-pub fn fast_uuid() -> String {
-    format_uuid(fastrand::u128(..).to_le_bytes())
-}
-
-fn format_uuid(mut b: [u8; 16]) -> String {
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        s.push(HEX[usize::from(byte >> 4)] as char);
-        s.push(HEX[usize::from(byte & 15)] as char);
-    }
-    s
+/// A random (v4) UUID, hyphenated lower-case hex, from the CSPRNG (see the module comment).
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 #[cfg(test)]
@@ -58,12 +36,12 @@ mod tests {
 
     #[test]
     fn uuids_have_the_v4_shape() {
-        for u in [secure_uuid(), fast_uuid()] {
+        for u in [new_uuid(), new_uuid()] {
             assert_eq!(u.len(), 36);
             assert_eq!(&u[14..15], "4");
             assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
             assert_eq!(u.matches('-').count(), 4);
         }
-        assert_ne!(secure_uuid(), secure_uuid());
+        assert_ne!(new_uuid(), new_uuid());
     }
 }

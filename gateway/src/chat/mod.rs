@@ -1,25 +1,33 @@
 //! The chat product on top of the gateway: REST `/api/...`, the Socket.IO chat contract, and
-//! the embedded single-node backend (conversations owned by executors, the queue owned by one).
+//! the engine over a backend chosen at start.
+//!
+//! Dependencies point one way: `api`, `socket` → `engine` → `exec`, `announce` → `store`;
+//! `housekeeping` → `engine`. Nothing below `engine` knows about REST or sockets.
 //!
 //! - [`config`]: `chat.*` settings (TOML + env).
-//! - [`engine`]: one executor's engine; routing to owners; lifecycle effects.
-//! - [`conversation_cell`]: one conversation's embedded state.
-//! - [`queue_state`]: the queue, agent slots and agent index (queue owner).
+//! - [`engine`]: one executor's engine: routing to owners, turns, the public API.
+//! - [`exec`]: one lifecycle step against a store (load, decide, apply, commit, retry).
+//! - [`announce`]: broadcasts, notices, queue snapshots, analytics after a commit.
+//! - [`turns`]: per-conversation FIFO turns on the owner executor.
+//! - [`store`]: the backend seam and its implementations.
 //! - [`api`]: REST handlers.
-//! - [`socket`]: Socket.IO handlers.
+//! - [`socket`]: Socket.IO handlers; [`socket_ctx`]: what is kept per socket.
 //! - [`participant`]: development-mode authentication.
 //! - [`housekeeping`]: timeouts and retention.
 //! - [`ids`]: ids and the clock.
 
+pub mod announce;
 pub mod api;
 pub mod config;
-pub mod conversation_cell;
 pub mod engine;
+pub mod exec;
 pub mod housekeeping;
 pub mod ids;
 pub mod participant;
-pub mod queue_state;
 pub mod socket;
+pub mod socket_ctx;
+pub mod store;
+pub mod turns;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -58,8 +66,14 @@ impl AppFactory for ChatApp {
     fn build(&self, node: &Rc<Node>) -> Rc<dyn LocalApp> {
         let io = self.io.build_io(node);
         let map = Arc::new(ShardMap::new(self.executors));
-        let chat = Chat::new(node.clone(), io.clone(), self.cfg.clone(), map);
-        node.set_extension(chat.clone());
+        let store = store::Store::Embedded(store::EmbeddedStore::install(
+            node,
+            map.clone(),
+            self.cfg.conversation.message_buffer,
+            self.cfg.redis.presence_ttl.as_millis() as i64,
+        ));
+        let chat = Chat::install(node.clone(), io.clone(), self.cfg.clone(), map, store);
+        glommio::spawn_local(housekeeping::run(Rc::downgrade(&chat))).detach();
         Rc::new(ChatLocal {
             sio: io.engine_app(),
             chat,

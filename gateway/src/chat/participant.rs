@@ -5,7 +5,7 @@
 use livechat_core::store::{AuthProvider, Credentials};
 use livechat_core::{ChatParticipant, ParticipantKind};
 
-use super::ids::secure_uuid;
+use super::ids::new_uuid;
 
 /// Trusts the presented ids. Logged at start as development mode.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,7 +32,7 @@ impl AuthProvider for TrustHeaders {
         let id = match (kind, non_empty(&c.token), non_empty(&c.fingerprint)) {
             (_, Some(token), _) => token.to_owned(),
             (ParticipantKind::Customer, None, Some(fp)) => format!("anon-{fp}"),
-            (ParticipantKind::Customer, None, None) => secure_uuid(),
+            (ParticipantKind::Customer, None, None) => new_uuid(),
             _ => return Err(AuthError("agents must identify themselves (token)".into())),
         };
         let default_name = if kind == ParticipantKind::Agent {

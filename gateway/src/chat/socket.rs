@@ -3,36 +3,22 @@
 //! CONNECT auth payload), `chat:message` with ack, and refusals (`system:error` + disconnect).
 //!
 //! Handlers run on the socket's executor and route commands to the conversation's owner.
+//! Each socket has at most `MAX_IN_FLIGHT` messages being processed; more are refused.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use livechat_core::store::{AuthProvider, Credentials};
-use livechat_core::{ChatParticipant, Command, MessageType, Metadata, ParticipantKind, Timestamp};
+use livechat_core::{Command, MessageType, Metadata, ParticipantKind};
+use livechat_shard_router::Counters;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::engine::Chat;
 use super::ids::now;
 use super::participant::TrustHeaders;
+use super::socket_ctx::{SocketCtx, MAX_IN_FLIGHT};
 use crate::error::GatewayError;
 use crate::socketio::{ConnectContext, Event, Namespace, Refusal, Socket};
-
-/// What the chat keeps per socket.
-#[derive(Debug, Clone)]
-pub struct SocketCtx {
-    /// Who is on this socket.
-    pub participant: ChatParticipant,
-    /// The conversation it joined, if any.
-    pub conversation_id: Option<String>,
-    /// When this socket last refreshed the participant's presence: messages refresh it at most
-    /// every [`PRESENCE_REFRESH`], not on every message (each refresh is a trip to the
-    /// participant's owner executor).
-    pub presence_at: Cell<Timestamp>,
-}
-
-/// How often a busy socket refreshes presence (the TTL is minutes).
-const PRESENCE_REFRESH: i64 = 5_000;
 
 /// Handshake fields, from the query and then the auth payload (auth wins).
 #[derive(Debug, Default, Clone)]
@@ -119,11 +105,7 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
         }
     };
     chat.touch_presence(&participant.id);
-    socket.set_data(SocketCtx {
-        participant: participant.clone(),
-        conversation_id: None,
-        presence_at: Cell::new(now()),
-    });
+    socket.set_data(SocketCtx::new(participant.clone(), None, now()));
     let result = match (participant.kind, hello.conversation_id.clone()) {
         (ParticipantKind::Agent, None) if hello.scope.as_deref() == Some("queue") => {
             socket.join(&chat.config().socket.queue_room);
@@ -157,11 +139,7 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
         }
     };
     match result {
-        Ok(conversation_id) => socket.set_data(SocketCtx {
-            participant,
-            conversation_id,
-            presence_at: Cell::new(now()),
-        }),
+        Ok(conversation_id) => socket.set_data(SocketCtx::new(participant, conversation_id, now())),
         Err(e) => refuse(&socket, &e),
     }
     Ok(())
@@ -191,16 +169,32 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
     // Copies only what the command needs out of the socket's data (not the whole context).
     let ctx = socket.with_data(|d: Option<&SocketCtx>| {
         d.map(|d| {
-            let at = now();
-            let refresh = at.0 - d.presence_at.get().0 >= PRESENCE_REFRESH;
-            if refresh {
-                d.presence_at.set(at);
-            }
-            (d.participant.clone(), d.conversation_id.clone(), refresh)
+            let admitted = d.begin();
+            let refresh = d.presence_due(now());
+            (
+                admitted,
+                d.participant.clone(),
+                d.conversation_id.clone(),
+                refresh,
+            )
         })
     });
-    let Some((sender, joined, refresh_presence)) = ctx else {
+    let Some((admitted, sender, joined, refresh_presence)) = ctx else {
         return reply_err(ack, GatewayError::Forbidden("not joined".into()));
+    };
+    if !admitted {
+        Counters::bump(&chat.counters().chat_flood_refused);
+        return reply_err(
+            ack,
+            GatewayError::TooManyRequests(format!(
+                "more than {MAX_IN_FLIGHT} messages awaiting their ack"
+            )),
+        );
+    }
+    // Every path below returns the in-flight slot exactly once.
+    let done = {
+        let socket = socket.clone();
+        move || socket.with_data(|d: Option<&SocketCtx>| d.map(SocketCtx::end))
     };
     if refresh_presence {
         // Any message, valid or not, shows the participant is there.
@@ -209,13 +203,15 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
     let incoming: Incoming = match ev.arg(0) {
         Ok(i) => i,
         Err(e) => {
+            done();
             return reply_err(
                 ack,
                 GatewayError::BadRequest(format!("invalid chat:message payload: {e}")),
-            )
+            );
         }
     };
     let Some(conversation_id) = incoming.conversation_id.or(joined) else {
+        done();
         return reply_err(
             ack,
             GatewayError::BadRequest("conversationId is required".into()),
@@ -225,10 +221,11 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
         None => MessageType::Text,
         Some(Some(k)) => k,
         Some(None) => {
+            done();
             return reply_err(
                 ack,
                 GatewayError::BadRequest("type must be TEXT or EVENT".into()),
-            )
+            );
         }
     };
     let cmd = Command::Send {
@@ -242,7 +239,9 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
     // Spawned in arrival order; each task sends its command to the owner on its first poll,
     // so one socket's messages reach the owner in the order they were emitted.
     glommio::spawn_local(async move {
-        match chat.command(conversation_id, cmd).await {
+        let result = chat.command(conversation_id, cmd).await;
+        done();
+        match result {
             Ok(outcome) => {
                 if let Some(ack) = ack {
                     ack.send(&outcome.message);

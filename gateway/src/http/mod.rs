@@ -13,31 +13,42 @@ pub use response::Response;
 
 /// The first value of `name` in a query string, percent-decoded (`+` is a space).
 pub fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
+    query_values(query, name).next()
+}
+
+/// Every value of `name` in a query string (`status=OPEN&status=QUEUED`), in order,
+/// percent-decoded (`+` is a space). Values that do not decode are left out.
+pub fn query_params(query: &str, name: &str) -> Vec<String> {
+    query_values(query, name).collect()
+}
+
+fn query_values<'a>(query: &'a str, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    query.split('&').filter_map(move |pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (percent_decode(k).as_deref() == Some(name)).then(|| percent_decode(v))?
     })
 }
 
-/// Decodes `%XX` escapes and `+`. `None` when the result is not UTF-8 or an escape is broken.
+/// Decodes a form-urlencoded query component: `%XX` escapes and `+` (a space; a literal plus
+/// arrives as `%2B`, so replacing before decoding is safe). `None` when the result is not
+/// UTF-8 or an escape is broken.
 pub fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
+    // The crate passes a malformed escape (`%zz`, a trailing `%`) through verbatim; a client
+    // that sends one has a bug, and a value silently different from what it meant is worse
+    // than a missing one, so such components are refused as before.
+    let escapes_ok = s.split('%').skip(1).all(|rest| {
+        rest.as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !escapes_ok {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let s = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&s)
+        .decode_utf8()
+        .ok()
+        .map(String::from)
 }
 
 #[cfg(test)]
@@ -45,7 +56,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_params() {
+    fn first_query_param() {
         let q = "EIO=4&transport=polling&name=Ann+Lee&x=%C3%A9&empty";
         assert_eq!(query_param(q, "EIO").as_deref(), Some("4"));
         assert_eq!(query_param(q, "name").as_deref(), Some("Ann Lee"));
@@ -53,5 +64,19 @@ mod tests {
         assert_eq!(query_param(q, "empty").as_deref(), Some(""));
         assert_eq!(query_param(q, "nope"), None);
         assert_eq!(query_param("a=%zz", "a"), None);
+        assert_eq!(query_param("a=1%", "a"), None);
+        assert_eq!(query_param("a=%4", "a"), None);
+        assert_eq!(query_param("a=%FF", "a"), None);
+        assert_eq!(query_param("a=1%2B1%3d2", "a").as_deref(), Some("1+1=2"));
+        assert_eq!(query_param("a%5Fb=1&a=2", "a_b").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn repeated_query_params() {
+        let q = "status=OPEN&x=1&status=IN+PROGRESS&status=%zz&status=Q%C3%A9";
+        assert_eq!(query_params(q, "status"), ["OPEN", "IN PROGRESS", "Qé"]);
+        assert_eq!(query_params(q, "x"), ["1"]);
+        assert!(query_params(q, "nope").is_empty());
+        assert!(query_params("", "status").is_empty());
     }
 }

@@ -1,17 +1,34 @@
-//! One conversation in the embedded backend: metadata, the message buffer with `seq`, the
-//! `clientMessageId` index, and the lock that runs its commands one at a time.
+//! One conversation in the embedded backend: metadata, the message buffer with `seq`, and the
+//! `clientMessageId` index.
 //!
 //! Lives on: the conversation's owner executor (`ShardMap::owner`). Never shared with another
-//! executor; no atomics, no mutexes — the FIFO semaphore only orders this executor's tasks.
+//! executor; no atomics, no mutexes.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 
-use glommio::sync::{Permit, Semaphore};
-use livechat_core::store::{Appended, MessagePage};
-use livechat_core::{ChatMessage, ConversationMetadata, MessageDraft, Timestamp};
+use livechat_core::store::MessagePage;
+use livechat_core::{ChatMessage, ConversationMetadata};
 
-use super::ids::activity_stamp;
+use crate::chat::ids::activity_stamp;
+
+/// The outcome of appending a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Appended {
+    /// Stored with the next `seq`.
+    New(ChatMessage),
+    /// The `clientMessageId` was seen before: the first message, unchanged.
+    Duplicate(ChatMessage),
+}
+
+impl Appended {
+    /// The stored message either way.
+    pub fn message(&self) -> &ChatMessage {
+        match self {
+            Self::New(m) | Self::Duplicate(m) => m,
+        }
+    }
+}
 
 /// Embedded state of one conversation.
 #[derive(Debug)]
@@ -24,8 +41,10 @@ pub struct ConversationCell {
     messages: RefCell<VecDeque<ChatMessage>>,
     next_seq: Cell<u64>,
     client_ids: RefCell<HashMap<String, u64>>,
-    lock: Semaphore,
     capacity: usize,
+    /// A commit of this conversation is waiting for the queue owner: another commit decided
+    /// on the same version must see a conflict, not slip in between.
+    pub committing: Cell<bool>,
 }
 
 impl ConversationCell {
@@ -37,15 +56,9 @@ impl ConversationCell {
             messages: RefCell::new(VecDeque::new()),
             next_seq: Cell::new(1),
             client_ids: RefCell::new(HashMap::new()),
-            lock: Semaphore::new(1),
             capacity: capacity.max(1),
+            committing: Cell::new(false),
         }
-    }
-
-    /// Waits for this conversation's turn. Waiters are served in arrival order, which is how
-    /// per-conversation ordering holds across commands that await other executors.
-    pub async fn lock(&self) -> Option<Permit<'_>> {
-        self.lock.acquire_permit(1).await.ok()
     }
 
     /// The next `seq` to be assigned (= messages stored so far + 1).
@@ -53,19 +66,25 @@ impl ConversationCell {
         self.next_seq.get()
     }
 
-    /// Appends a message, or returns the earlier one with the same `clientMessageId`.
-    pub fn append(&self, draft: MessageDraft, id: String, now: Timestamp) -> Appended {
-        if let Some(key) = &draft.client_message_id {
-            if let Some(&seq) = self.client_ids.borrow().get(key) {
-                if let Some(m) = self.get(seq) {
-                    return Appended::Duplicate(m);
-                }
-            }
+    /// The stored message with this `clientMessageId`, if it is still kept.
+    pub fn find_client_id(&self, key: &str) -> Option<ChatMessage> {
+        let seq = *self.client_ids.borrow().get(key)?;
+        self.get(seq)
+    }
+
+    /// Appends a message with the next `seq`, or returns the earlier one with the same
+    /// `clientMessageId`.
+    pub fn append(&self, mut msg: ChatMessage) -> Appended {
+        if let Some(m) = msg
+            .client_message_id
+            .as_deref()
+            .and_then(|k| self.find_client_id(k))
+        {
+            return Appended::Duplicate(m);
         }
         let seq = self.next_seq.get();
         self.next_seq.set(seq + 1);
-        let conversation_id = self.meta.borrow().id.clone();
-        let msg = draft.into_message(id, &conversation_id, seq, now);
+        msg.seq = seq;
         if let Some(key) = &msg.client_message_id {
             self.client_ids.borrow_mut().insert(key.clone(), seq);
         }
@@ -103,7 +122,8 @@ impl ConversationCell {
                 }
             }
             Some(after) => {
-                let complete = after + 1 >= first;
+                // `after` comes from clients (`lastSeq`): saturate, never overflow.
+                let complete = after.saturating_add(1) >= first;
                 let start = usize::try_from(after.saturating_add(1).saturating_sub(first))
                     .unwrap_or(usize::MAX);
                 MessagePage {
@@ -118,7 +138,9 @@ impl ConversationCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use livechat_core::{start, ChatParticipant, MessageType, Metadata, ParticipantKind};
+    use livechat_core::{
+        start, ChatParticipant, MessageDraft, MessageType, Metadata, ParticipantKind, Timestamp,
+    };
 
     fn cell(cap: usize) -> ConversationCell {
         let customer = ChatParticipant::new("c", ParticipantKind::Customer, "C");
@@ -138,11 +160,15 @@ mod tests {
         }
     }
 
+    fn msg(d: MessageDraft, id: String, at: Timestamp) -> ChatMessage {
+        d.into_message(id, "x", 0, at)
+    }
+
     #[test]
     fn seq_starts_at_one_and_has_no_gaps() {
         let c = cell(10);
         for i in 1..=5 {
-            let m = c.append(draft("m", None), format!("id{i}"), Timestamp(i as i64));
+            let m = c.append(msg(draft("m", None), format!("id{i}"), Timestamp(i as i64)));
             assert_eq!(m.message().seq, i);
         }
         let p = c.page(Some(2), 100);
@@ -172,8 +198,12 @@ mod tests {
     #[test]
     fn client_message_id_deduplicates() {
         let c = cell(10);
-        let a = c.append(draft("hi", Some("k1")), "id1".into(), Timestamp(1));
-        let b = c.append(draft("hi again", Some("k1")), "id2".into(), Timestamp(2));
+        let a = c.append(msg(draft("hi", Some("k1")), "id1".into(), Timestamp(1)));
+        let b = c.append(msg(
+            draft("hi again", Some("k1")),
+            "id2".into(),
+            Timestamp(2),
+        ));
         assert!(matches!(a, Appended::New(_)));
         assert_eq!(b, Appended::Duplicate(a.message().clone()));
         assert_eq!(c.next_seq(), 2);
@@ -183,11 +213,11 @@ mod tests {
     fn dropped_messages_make_pages_incomplete() {
         let c = cell(3);
         for i in 0..5 {
-            c.append(
+            c.append(msg(
                 draft("m", Some(&format!("k{i}"))),
                 format!("id{i}"),
                 Timestamp(0),
-            );
+            ));
         }
         let p = c.page(Some(0), 100);
         assert!(!p.complete);
@@ -198,7 +228,7 @@ mod tests {
         assert!(c.page(Some(2), 100).complete);
         // The dropped message's key is forgotten with it.
         assert!(matches!(
-            c.append(draft("m", Some("k0")), "n".into(), Timestamp(0)),
+            c.append(msg(draft("m", Some("k0")), "n".into(), Timestamp(0))),
             Appended::New(_)
         ));
     }

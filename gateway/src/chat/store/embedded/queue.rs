@@ -1,14 +1,14 @@
 //! The agent queue and agent slots of the embedded backend.
 //!
 //! Lives on: the queue owner executor, `ShardMap::owner(QUEUE_KEY)`. All queue entries, agent
-//! slot counts and the per-agent conversation index live there, so "claim a slot and leave the
-//! queue" is one local, atomic step — the embedded equivalent of the Redis Lua script.
+//! slot counts and the per-agent conversation index live there, so a commit's queue and slot
+//! changes ("claim a slot and leave the queue") are one local, synchronous step — the embedded
+//! equivalent of the Redis Lua script.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use livechat_core::store::Claim;
-use livechat_core::{QueueEntry, Timestamp};
+use livechat_core::{AgentChange, QueueChange, QueueEntry, Refusal, Timestamp};
 
 /// The key whose owner executor holds the queue.
 pub const QUEUE_KEY: &str = "livechat:queue";
@@ -71,32 +71,61 @@ impl QueueState {
         self.len() == 0
     }
 
-    /// Atomically: if `agent` holds fewer than `max` conversations, gives it this one and takes
-    /// the conversation out of the queue. Claiming a conversation the agent already holds is
-    /// granted again (idempotent).
-    pub fn claim(&self, agent: &str, conversation_id: &str, max: usize) -> Claim {
-        let mut slots = self.slots.borrow_mut();
-        let held = slots.entry(agent.to_owned()).or_default();
-        if held.contains(conversation_id) {
-            return Claim::Granted(held.len());
+    /// A commit's queue and slot changes, all or nothing: a claim over the cap refuses the
+    /// whole step before anything changes. Returns the queue position after an `Add`.
+    pub fn apply(
+        &self,
+        conversation_id: &str,
+        queue: Option<QueueChange>,
+        agent: Option<AgentChange>,
+    ) -> Result<Option<usize>, Refusal> {
+        if let Some(AgentChange::Claim { agent_id, max }) = &agent {
+            let slots = self.slots.borrow();
+            let held = slots.get(agent_id);
+            let holds_it = held.is_some_and(|h| h.contains(conversation_id));
+            if !holds_it && held.map_or(0, HashSet::len) >= *max {
+                return Err(Refusal::AtCapacity(*max));
+            }
         }
-        if held.len() >= max {
-            return Claim::AtCapacity(max);
+        if let Some(QueueChange::Expire(by)) = &queue {
+            let key = self.keys.borrow().get(conversation_id).cloned();
+            if key.is_none_or(|(at, _)| at > *by) {
+                return Err(Refusal::Stale);
+            }
         }
-        held.insert(conversation_id.to_owned());
-        let n = held.len();
-        drop(slots);
-        self.remove(conversation_id);
+        let position = match queue {
+            Some(QueueChange::Add(entry)) => Some(self.enqueue(entry)),
+            Some(QueueChange::Remove | QueueChange::Expire(_)) => {
+                self.remove(conversation_id);
+                None
+            }
+            None => None,
+        };
+        match agent {
+            Some(AgentChange::Claim { agent_id, .. }) => self.claim(&agent_id, conversation_id),
+            Some(AgentChange::Release { agent_id }) => self.release(&agent_id, conversation_id),
+            None => {}
+        }
+        Ok(position)
+    }
+
+    /// Gives the agent this conversation (the cap was checked by [`QueueState::apply`]) and
+    /// records it in the agent's index.
+    fn claim(&self, agent: &str, conversation_id: &str) {
+        self.slots
+            .borrow_mut()
+            .entry(agent.to_owned())
+            .or_default()
+            .insert(conversation_id.to_owned());
         let mut history = self.history.borrow_mut();
         let list = history.entry(agent.to_owned()).or_default();
         if !list.iter().any(|c| c == conversation_id) {
             list.push(conversation_id.to_owned());
         }
-        Claim::Granted(n)
     }
 
     /// Frees the agent's slot for this conversation.
-    pub fn release(&self, agent: &str, conversation_id: &str) {
+    fn release(&self, agent: &str, conversation_id: &str) {
         let mut slots = self.slots.borrow_mut();
         if let Some(held) = slots.get_mut(agent) {
             held.remove(conversation_id);
@@ -168,20 +197,46 @@ mod tests {
         assert_eq!(q.position("b"), Some(0));
     }
 
+    fn accept(q: &QueueState, agent: &str, id: &str, max: usize) -> Result<Option<usize>, Refusal> {
+        let claim = AgentChange::Claim {
+            agent_id: agent.into(),
+            max,
+        };
+        q.apply(id, Some(QueueChange::Remove), Some(claim))
+    }
+
     #[test]
-    fn claims_respect_the_cap_and_leave_the_queue() {
+    fn claims_respect_the_cap_and_leave_the_queue_all_or_nothing() {
         let q = QueueState::default();
         for (i, id) in ["x", "y", "z"].iter().enumerate() {
             q.enqueue(entry(id, i as i64));
         }
-        assert_eq!(q.claim("ann", "x", 2), Claim::Granted(1));
-        assert_eq!(q.claim("ann", "x", 2), Claim::Granted(1));
-        assert_eq!(q.claim("ann", "y", 2), Claim::Granted(2));
-        assert_eq!(q.claim("ann", "z", 2), Claim::AtCapacity(2));
+        assert_eq!(accept(&q, "ann", "x", 2), Ok(None));
+        assert_eq!(accept(&q, "ann", "x", 2), Ok(None));
+        assert_eq!(accept(&q, "ann", "y", 2), Ok(None));
+        assert_eq!(accept(&q, "ann", "z", 2), Err(Refusal::AtCapacity(2)));
+        // Refused whole: z is still queued.
         assert_eq!(q.position("z"), Some(0));
-        q.release("ann", "x");
-        assert_eq!(q.claim("ann", "z", 2), Claim::Granted(2));
+        let release = AgentChange::Release {
+            agent_id: "ann".into(),
+        };
+        assert_eq!(q.apply("x", None, Some(release)), Ok(None));
+        assert_eq!(accept(&q, "ann", "z", 2), Ok(None));
         assert!(q.is_empty());
         assert_eq!(q.agent_conversations("ann"), ["x", "y", "z"]);
+    }
+
+    #[test]
+    fn requeue_releases_and_adds_in_one_step() {
+        let q = QueueState::default();
+        q.enqueue(entry("x", 1));
+        assert_eq!(accept(&q, "ann", "x", 1), Ok(None));
+        let release = AgentChange::Release {
+            agent_id: "ann".into(),
+        };
+        let add = QueueChange::Add(entry("x", 5));
+        assert_eq!(q.apply("x", Some(add), Some(release)), Ok(Some(0)));
+        assert_eq!(accept(&q, "bob", "x", 1), Ok(None));
+        assert_eq!(accept(&q, "ann", "y", 1), Ok(None));
     }
 }

@@ -1,0 +1,147 @@
+//! Telling the world what a commit changed: `chat:message` and `system:event` to the
+//! conversation's room, coalesced `queue:snapshot`s to the queue room, analytics events, and the
+//! join + backlog of a resuming socket.
+//!
+//! Runs on: the conversation's owner executor for room broadcasts (so all of one conversation's
+//! broadcasts leave one executor over FIFO channels and every receiver sees them in `seq`
+//! order); the queue executor for snapshots.
+
+use std::rc::Rc;
+
+use livechat_core::{ChatEventType, ChatMessage, ChatParticipant, ConversationMetadata, Notice};
+use livechat_shard_router::ExecutorId;
+
+use super::engine::{room, Chat};
+use super::exec::Executed;
+use super::socket_ctx::SocketCtx;
+use crate::error::GatewayError;
+
+impl Chat {
+    /// Announces a committed step (owner executor, still holding the conversation's turn).
+    pub(super) fn announce(&self, out: &Executed) {
+        let a = &out.announce;
+        if a.is_empty() {
+            return;
+        }
+        let room = room(&out.conversation.id);
+        for m in &a.messages {
+            let _ = self.io.to(&room).emit("chat:message", m);
+        }
+        for &kind in &a.notices {
+            self.notify(kind, &out.conversation);
+        }
+        for &kind in &a.events {
+            self.publish(kind, &out.conversation);
+        }
+        if a.queue_changed {
+            let _ = self.node.run_on(self.queue_executor(), |node| {
+                if let Some(chat) = Chat::current(node) {
+                    chat.schedule_snapshot();
+                }
+            });
+        }
+    }
+
+    /// `system:event {type, conversation, participant}` to every member of the room; the
+    /// participant is each receiving socket's own, so the payload is built per socket, on the
+    /// executor that owns it (in order with the room's `chat:message` broadcasts).
+    fn notify(&self, kind: Notice, meta: &ConversationMetadata) {
+        let room = room(&meta.id);
+        for e in self.node.port().executors() {
+            let (room, meta) = (room.clone(), meta.clone());
+            let _ = self.node.run_on(e, move |node| {
+                let Some(chat) = Chat::current(node) else { return };
+                chat.io.for_each_local_member("/", &room, |s| {
+                    let participant = s.with_data(|d: Option<&SocketCtx>| d.map(|d| d.participant.clone()));
+                    if let Some(p) = participant {
+                        let ev = serde_json::json!({ "type": kind, "conversation": meta, "participant": p });
+                        let _ = s.emit("system:event", &ev);
+                    }
+                });
+            });
+        }
+    }
+
+    /// Analytics: no Kafka yet; the event is logged at debug level.
+    fn publish(&self, kind: ChatEventType, meta: &ConversationMetadata) {
+        tracing::debug!(topic = kind.topic(), event = ?kind, conversation = %meta.id, "chat event");
+    }
+
+    /// Sends a resuming socket its join, `system:event` (with `recovered` when it asked for
+    /// `lastSeq`) and backlog on the socket's executor, over the same ordered channel as the
+    /// room's later broadcasts.
+    pub(super) fn deliver_join(
+        &self,
+        socket_exec: ExecutorId,
+        socket_id: String,
+        meta: &ConversationMetadata,
+        participant: ChatParticipant,
+        recovered: Option<bool>,
+        backlog: Vec<ChatMessage>,
+    ) -> Result<(), GatewayError> {
+        let meta = meta.clone();
+        self.node.run_on(socket_exec, move |node| {
+            let Some(chat) = Chat::current(node) else {
+                return;
+            };
+            let Some(s) = chat.io.local_socket(&socket_id) else {
+                return;
+            };
+            s.join(&room(&meta.id));
+            let mut ev = serde_json::json!({ "participant": participant, "conversation": meta });
+            if let Some(r) = recovered {
+                ev["recovered"] = r.into();
+            }
+            let _ = s.emit("system:event", &ev);
+            for m in &backlog {
+                let _ = s.emit("chat:message", m);
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Coalesces queue changes: at most one `queue:snapshot` per `snapshot-interval`, always
+    /// sent after the last change (queue executor only).
+    fn schedule_snapshot(self: &Rc<Self>) {
+        if self.snapshot_pending.replace(true) {
+            return;
+        }
+        let chat = self.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(chat.cfg.queue.snapshot_interval).await;
+            chat.snapshot_pending.set(false);
+            match chat.queue_page(0, chat.cfg.queue.broadcast_limit).await {
+                Ok(entries) => {
+                    let _ = chat
+                        .io
+                        .to(&chat.cfg.socket.queue_room)
+                        .emit("queue:snapshot", &entries);
+                }
+                Err(e) => tracing::warn!(error = %e, "queue snapshot skipped"),
+            }
+        })
+        .detach();
+    }
+
+    /// Sends the current queue to a `scope=queue` socket (which already joined the queue room),
+    /// from the queue executor, in order with later snapshots.
+    pub async fn watch_queue(&self, socket_id: String) -> Result<(), GatewayError> {
+        let socket_exec = self
+            .node
+            .owner_of(&socket_id)
+            .ok_or_else(|| GatewayError::BadRequest("unknown socket".into()))?;
+        self.on(self.queue_executor(), move |chat| async move {
+            let entries = chat.queue_page(0, chat.cfg.queue.broadcast_limit).await?;
+            chat.node.run_on(socket_exec, move |node| {
+                let Some(chat) = Chat::current(node) else {
+                    return;
+                };
+                if let Some(s) = chat.io.local_socket(&socket_id) {
+                    let _ = s.emit("queue:snapshot", &entries);
+                }
+            })?;
+            Ok(())
+        })
+        .await?
+    }
+}

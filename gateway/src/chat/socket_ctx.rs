@@ -1,0 +1,70 @@
+//! What the chat keeps per socket: who is on it, the conversation it joined, when it last
+//! refreshed presence, and how many of its `chat:message`s are still being processed.
+//!
+//! Lives on: the socket's executor (inside the socket's typed data).
+
+use std::cell::Cell;
+
+use livechat_core::{ChatParticipant, Timestamp};
+
+/// How many `chat:message`s of one socket may be in flight at once; more are refused with an
+/// ack error (`too_many_requests`) and counted. A well-behaved client waits for acks long
+/// before this; the bound keeps a flooding client from piling up tasks and memory.
+pub const MAX_IN_FLIGHT: u32 = 64;
+
+/// How often a busy socket refreshes presence (the TTL is minutes); each refresh is a trip to
+/// the store, so messages refresh it at most this often (milliseconds).
+pub const PRESENCE_REFRESH_MS: i64 = 5_000;
+
+/// Per-socket chat state.
+#[derive(Debug, Clone)]
+pub struct SocketCtx {
+    /// Who is on this socket.
+    pub participant: ChatParticipant,
+    /// The conversation it joined, if any.
+    pub conversation_id: Option<String>,
+    /// When this socket last refreshed the participant's presence.
+    pub presence_at: Cell<Timestamp>,
+    /// `chat:message`s received and not answered yet.
+    pub in_flight: Cell<u32>,
+}
+
+impl SocketCtx {
+    /// A socket's state at connect time.
+    pub fn new(
+        participant: ChatParticipant,
+        conversation_id: Option<String>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            participant,
+            conversation_id,
+            presence_at: Cell::new(now),
+            in_flight: Cell::new(0),
+        }
+    }
+
+    /// Whether presence should be refreshed now (and records that it is).
+    pub fn presence_due(&self, now: Timestamp) -> bool {
+        let due = now.since(self.presence_at.get()) >= PRESENCE_REFRESH_MS;
+        if due {
+            self.presence_at.set(now);
+        }
+        due
+    }
+
+    /// Takes an in-flight slot; false when the socket already has [`MAX_IN_FLIGHT`].
+    pub fn begin(&self) -> bool {
+        let n = self.in_flight.get();
+        if n >= MAX_IN_FLIGHT {
+            return false;
+        }
+        self.in_flight.set(n + 1);
+        true
+    }
+
+    /// Returns an in-flight slot.
+    pub fn end(&self) {
+        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+    }
+}

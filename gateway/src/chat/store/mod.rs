@@ -1,0 +1,100 @@
+//! The backend seam: everything the chat engine reads and commits goes through
+//! [`ConversationStore`] (defined in `livechat-core`), on the backend chosen once at start.
+//!
+//! - [`embedded`]: executor-owned memory, the zero-config single-node default.
+//!
+//! [`Store`] is that choice: the engine holds one and never asks which it is. (An enum rather
+//! than `dyn`: the trait's futures are `impl Future`, and static dispatch keeps the hot path free
+//! of boxing.)
+
+pub mod embedded;
+
+use livechat_core::store::{ConversationStore, Cutoffs, Due, MessagePage};
+use livechat_core::{
+    Commit, Committed, ConversationMetadata, ConversationStatus, QueueEntry, Refusal, Timestamp,
+};
+
+pub use embedded::EmbeddedStore;
+
+use crate::error::GatewayError;
+
+/// The backend of this node.
+#[derive(Debug)]
+pub enum Store {
+    /// Executor-owned memory (no `chat.redis.url`).
+    Embedded(std::rc::Rc<EmbeddedStore>),
+}
+
+impl Store {
+    /// What it is, for the start-up log.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Embedded(_) => "embedded single-node backend",
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Embedded($s) => $e,
+        }
+    };
+}
+
+impl ConversationStore for Store {
+    type Error = GatewayError;
+
+    async fn load(&self, id: &str) -> Result<Option<ConversationMetadata>, GatewayError> {
+        dispatch!(self, s => s.load(id).await)
+    }
+
+    async fn commit(&self, c: Commit) -> Result<Result<Committed, Refusal>, GatewayError> {
+        dispatch!(self, s => s.commit(c).await)
+    }
+
+    async fn messages(
+        &self,
+        id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<(ConversationMetadata, MessagePage)>, GatewayError> {
+        dispatch!(self, s => s.messages(id, after, limit).await)
+    }
+
+    async fn queue_page(&self, page: usize, size: usize) -> Result<Vec<QueueEntry>, GatewayError> {
+        dispatch!(self, s => s.queue_page(page, size).await)
+    }
+
+    async fn queue_position(&self, id: &str) -> Result<Option<usize>, GatewayError> {
+        dispatch!(self, s => s.queue_position(id).await)
+    }
+
+    async fn agent_conversations(
+        &self,
+        agent_id: &str,
+        statuses: &[ConversationStatus],
+    ) -> Result<Vec<ConversationMetadata>, GatewayError> {
+        dispatch!(self, s => s.agent_conversations(agent_id, statuses).await)
+    }
+
+    async fn touch_presence(
+        &self,
+        participant_id: &str,
+        now: Timestamp,
+    ) -> Result<(), GatewayError> {
+        dispatch!(self, s => s.touch_presence(participant_id, now).await)
+    }
+
+    async fn last_seen(&self, participant_id: &str) -> Result<Option<Timestamp>, GatewayError> {
+        dispatch!(self, s => s.last_seen(participant_id).await)
+    }
+
+    async fn due(&self, c: Cutoffs) -> Result<Vec<Due>, GatewayError> {
+        dispatch!(self, s => s.due(c).await)
+    }
+
+    async fn forget(&self, id: &str, closed_before: Timestamp) -> Result<bool, GatewayError> {
+        dispatch!(self, s => s.forget(id, closed_before).await)
+    }
+}
