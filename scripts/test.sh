@@ -11,6 +11,7 @@ command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
@@ -33,8 +34,25 @@ cargo bench --workspace --no-run
 
 export LIVECHAT_BIN_DIR="$root/target/debug/examples"
 
-echo "== JavaScript client tests (socket.io-client)"
+echo "== JavaScript client tests (socket.io-client), embedded backend"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error && npm test)
+
+# The Redis backend: a throwaway redis-server on a free port unless LIVECHAT_TEST_REDIS_URL
+# names one (each test server uses a key prefix of its own, so a shared Redis is fine).
+if [ -z "${LIVECHAT_TEST_REDIS_URL:-}" ]; then
+  redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis_dir=$(mktemp -d)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$redis_dir" --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
+  trap 'kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
+  for _ in $(seq 1 100); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export LIVECHAT_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+fi
+echo "== JavaScript chat tests, Redis backend ($LIVECHAT_TEST_REDIS_URL), 1 to 3 nodes"
+(cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs)
 
 echo "== Python client tests (python-socketio)"
 venv="$root/target/py-venv"

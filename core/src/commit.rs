@@ -87,6 +87,9 @@ pub struct Commit {
     pub queue: Option<QueueChange>,
     /// Agent-slot change.
     pub agent: Option<AgentChange>,
+    /// `system:event`s for the room, after the messages. A store that delivers room events
+    /// itself (Redis Pub/Sub) publishes them with the commit, so their order is the store's.
+    pub notices: Vec<Notice>,
 }
 
 /// What a successful commit stored.
@@ -121,8 +124,6 @@ pub enum Refusal {
 pub struct Plan {
     /// The write.
     pub commit: Commit,
-    /// `system:event`s for the room, in order (after the stored messages).
-    pub notices: Vec<Notice>,
     /// Analytics events.
     pub events: Vec<ChatEventType>,
     /// The metadata after the step.
@@ -150,14 +151,15 @@ pub fn plan(
         append: Vec::new(),
         queue: None,
         agent: None,
+        notices: Vec::new(),
     };
-    let (mut notices, mut events) = (Vec::new(), Vec::new());
+    let mut events = Vec::new();
     for effect in t.effects {
         match effect {
             Effect::Append(draft) => commit
                 .append
                 .push(draft.into_message(new_id(), &id, 0, now)),
-            Effect::Notify(n) => notices.push(n),
+            Effect::Notify(n) => commit.notices.push(n),
             Effect::Publish(e) => events.push(e),
             Effect::QueueAdd(entry) => commit.queue = Some(QueueChange::Add(entry)),
             Effect::QueueRemove => commit.queue = Some(QueueChange::Remove),
@@ -172,7 +174,6 @@ pub fn plan(
     }
     Plan {
         commit,
-        notices,
         events,
         conversation: t.conversation,
     }
@@ -241,7 +242,7 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(p.notices, vec![Notice::ConversationAccepted]);
+        assert_eq!(p.commit.notices, vec![Notice::ConversationAccepted]);
     }
 
     #[test]

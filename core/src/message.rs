@@ -38,7 +38,9 @@ pub struct ChatMessage {
     pub id: String,
     /// Conversation id.
     pub conversation_id: String,
-    /// Position in the conversation.
+    /// Position in the conversation, from 1; 0 until the store assigns it (and then left out
+    /// of the JSON, so a store can write the assigned one in front).
+    #[serde(skip_serializing_if = "unassigned")]
     pub seq: u64,
     /// Type.
     #[serde(rename = "type")]
@@ -55,6 +57,10 @@ pub struct ChatMessage {
     /// The client's idempotency key, if it sent one (not part of the wire format).
     #[serde(skip)]
     pub client_message_id: Option<String>,
+}
+
+fn unassigned(seq: &u64) -> bool {
+    *seq == 0
 }
 
 /// A message the lifecycle wants appended; the store assigns `id` and `seq`.

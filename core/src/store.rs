@@ -123,6 +123,10 @@ pub trait ConversationStore {
     /// Housekeeping's scan: what is past one of `cutoffs`.
     fn due(&self, cutoffs: Cutoffs) -> impl Future<Output = Result<Vec<Due>, Self::Error>>;
 
+    /// Whether this node runs housekeeping for the next `lease_ms` (one node per interval:
+    /// a lease elected among nodes sharing the store; always true on a single node).
+    fn try_lead(&self, lease_ms: u64) -> impl Future<Output = Result<bool, Self::Error>>;
+
     /// Forgets a conversation CLOSED at or before `closed_before`: metadata, messages, its
     /// entry in the agent index. False (nothing done) when it is not closed, or closed later.
     fn forget(

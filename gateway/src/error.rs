@@ -93,6 +93,16 @@ pub enum GatewayError {
     /// a fresh id was taken (409).
     #[error("{0}")]
     Contended(String),
+    /// Redis could not be used (unreachable, timed out, refused for backpressure) (503), or
+    /// answered something this version does not understand (500).
+    #[error("redis: {0}")]
+    Redis(#[from] crate::redis::Error),
+    /// A stored value does not decode (500): an error for that conversation, never a panic.
+    #[error("{0}")]
+    Corrupt(String),
+    /// A lock stayed taken longer than the bounded wait (503).
+    #[error("{0}")]
+    Busy(String),
     /// A client sent more than it may have in flight (429, `too_many_requests`).
     #[error("{0}")]
     TooManyRequests(String),
@@ -110,6 +120,9 @@ impl GatewayError {
             Self::MethodNotAllowed(_) => 405,
             Self::BadRequest(_) => 400,
             Self::Contended(_) => 409,
+            Self::Redis(crate::redis::Error::Protocol(_) | crate::redis::Error::Type(_)) => 500,
+            Self::Redis(_) | Self::Busy(_) => 503,
+            Self::Corrupt(_) => 500,
             Self::TooManyRequests(_) => 429,
             Self::Lifecycle(e) => match e {
                 LifecycleError::Closed | LifecycleError::NotQueued => 410,

@@ -10,6 +10,7 @@
 //! - [`http`]: HTTP/1.1 parsing, responses, the connection loop.
 //! - [`engineio`]: Engine.IO sessions, polling, WebSocket, upgrade, heartbeat.
 //! - [`socketio`]: Socket.IO packets, namespaces, sockets, rooms, acks, broadcasts.
+//! - [`redis`]: the per-executor pipelined Redis client (RESP3, Pub/Sub, scripts).
 //! - [`runtime`]: executors, the mesh inbox, connection hand-over, shutdown.
 //! - [`serve`]: run until SIGINT/SIGTERM.
 //!
@@ -44,6 +45,7 @@ pub mod config;
 pub mod engineio;
 pub mod error;
 pub mod http;
+pub mod redis;
 pub mod runtime;
 pub mod serve;
 pub mod socketio;

@@ -65,6 +65,9 @@ struct ServeArgs {
     /// TOML file with `chat.*` settings (see README); `LIVECHAT_CHAT_*` variables override it.
     #[arg(long, env = "LIVECHAT_CONFIG")]
     config: Option<PathBuf>,
+    /// Redis URL (`chat.redis.url`): many nodes share it; unset = embedded single-node backend.
+    #[arg(long)]
+    redis_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -97,7 +100,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let mut cfg = args.config();
-            let chat = ChatConfig::load(args.config.as_deref(), std::env::vars())?;
+            let mut chat = ChatConfig::load(args.config.as_deref(), std::env::vars())?;
+            if let Some(url) = &args.redis_url {
+                chat.redis.url = Some(url.clone());
+            }
             let executors = cfg
                 .executors
                 .unwrap_or_else(livechat_shard_router::available_cpus);
@@ -106,13 +112,12 @@ fn main() -> anyhow::Result<()> {
             if chat.redis.url.is_none() {
                 tracing::info!("no Redis, PostgreSQL or Kafka configured: running the embedded single-node backend");
             }
+            let app = ChatApp::new(chat.clone(), executors)?;
+            tracing::info!(backend = app.backend(), "chat backend");
             if chat.security.mode == "trust-headers" {
                 tracing::warn!("development mode: participant ids from headers and handshakes are trusted as given");
             }
-            livechat_gateway::serve::serve_until_signal(
-                cfg,
-                Arc::new(ChatApp::new(chat, executors)),
-            )?;
+            livechat_gateway::serve::serve_until_signal(cfg, Arc::new(app))?;
         }
     }
     Ok(())

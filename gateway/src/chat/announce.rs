@@ -23,15 +23,20 @@ impl Chat {
         if a.is_empty() {
             return;
         }
+        for &kind in &a.events {
+            self.publish(kind, &out.conversation);
+        }
+        // A backend that publishes (Redis) already sent the room events and the queue ping
+        // with the commit; every node, this one included, delivers them from its subscription.
+        if self.store().publishes() {
+            return;
+        }
         let room = room(&out.conversation.id);
         for m in &a.messages {
             let _ = self.io.to(&room).emit("chat:message", m);
         }
         for &kind in &a.notices {
             self.notify(kind, &out.conversation);
-        }
-        for &kind in &a.events {
-            self.publish(kind, &out.conversation);
         }
         if a.queue_changed {
             let _ = self.node.run_on(self.queue_executor(), |node| {
@@ -102,7 +107,7 @@ impl Chat {
 
     /// Coalesces queue changes: at most one `queue:snapshot` per `snapshot-interval`, always
     /// sent after the last change (queue executor only).
-    fn schedule_snapshot(self: &Rc<Self>) {
+    pub(super) fn schedule_snapshot(self: &Rc<Self>) {
         if self.snapshot_pending.replace(true) {
             return;
         }

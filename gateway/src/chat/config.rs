@@ -111,18 +111,29 @@ impl Default for HousekeepingConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RedisConfig {
-    /// Redis URL; unset = embedded backend.
+    /// Redis URL (`redis://[user:password@]host[:port][/db]`); unset = embedded backend.
     pub url: Option<String>,
+    /// Prefix of every key and channel.
+    pub key_prefix: String,
+    /// A conversation's keys expire this long after their last write.
+    #[serde(deserialize_with = "duration")]
+    pub conversation_ttl: Duration,
     /// Presence entries expire after this.
     #[serde(deserialize_with = "duration")]
     pub presence_ttl: Duration,
+    /// How long one request to Redis may take before it fails (503).
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             url: None,
+            key_prefix: "lc".into(),
+            conversation_ttl: Duration::from_secs(24 * 3600),
             presence_ttl: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(2),
         }
     }
 }

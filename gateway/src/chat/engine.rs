@@ -7,7 +7,7 @@
 //! `ShardMap::owner(QUEUE_KEY)`. Requests travel as `MeshMsg::Run` closures over the bounded
 //! mesh; a full mailbox is a 503 before anything runs.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use livechat_shard_router::{ExecutorId, RouterError, ShardMap};
 
 use super::config::ChatConfig;
 use super::exec::{self, Decide, Executed};
+use super::fanout::Fanout;
 use super::ids::{new_uuid, now};
 use super::store::embedded::QUEUE_KEY;
 use super::store::Store;
@@ -42,6 +43,7 @@ pub struct Chat {
     map: Arc<ShardMap>,
     store: Store,
     turns: Turns,
+    fanout: RefCell<Option<Rc<Fanout>>>,
     pub(super) snapshot_pending: Cell<bool>,
 }
 
@@ -71,10 +73,22 @@ impl Chat {
             map,
             store,
             turns: Turns::default(),
+            fanout: RefCell::new(None),
             snapshot_pending: Cell::new(false),
         });
         chat.node.set_extension(chat.clone());
         chat
+    }
+
+    /// Room events arrive from the backend's Pub/Sub through `fanout` (when the store
+    /// publishes), instead of the owner's broadcasts.
+    pub fn set_fanout(&self, fanout: Rc<Fanout>) {
+        *self.fanout.borrow_mut() = Some(fanout);
+    }
+
+    /// This executor's Pub/Sub delivery, if the store publishes.
+    pub fn fanout(&self) -> Option<Rc<Fanout>> {
+        self.fanout.borrow().clone()
     }
 
     /// The engine of the executor that owns `node`.
@@ -247,6 +261,11 @@ impl Chat {
         participant: ChatParticipant,
         last_seq: Option<u64>,
     ) -> Result<ConversationMetadata, GatewayError> {
+        if let Some(fanout) = self.fanout() {
+            return self
+                .attach_subscribed(&fanout, id, socket_id, participant, last_seq)
+                .await;
+        }
         let socket_exec = self
             .node
             .owner_of(&socket_id)
@@ -277,6 +296,66 @@ impl Chat {
             Ok(meta)
         })
         .await?
+    }
+
+    /// [`Chat::attach`] when room events come over Pub/Sub: runs on the socket's executor, which
+    /// holds the room's live events while it subscribes and sends the backlog (no gap, no
+    /// duplicate), then lets them through.
+    async fn attach_subscribed(
+        &self,
+        fanout: &Fanout,
+        id: String,
+        socket_id: String,
+        participant: ChatParticipant,
+        last_seq: Option<u64>,
+    ) -> Result<ConversationMetadata, GatewayError> {
+        let socket = self
+            .io
+            .local_socket(&socket_id)
+            .ok_or_else(|| GatewayError::BadRequest("unknown socket".into()))?;
+        fanout.hold(&id);
+        let mut sent_up_to = 0;
+        let result = async {
+            fanout.join(&id).await?;
+            let limit = if last_seq.is_some() { usize::MAX } else { 0 };
+            let read = self.store.messages(&id, last_seq, limit).await;
+            let (meta, page) = match read {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    fanout.leave(&id);
+                    return Err(not_found(&id));
+                }
+                Err(e) => {
+                    fanout.leave(&id);
+                    return Err(e);
+                }
+            };
+            if meta.status == ConversationStatus::Closed {
+                fanout.leave(&id);
+                return Err(LifecycleError::Closed.into());
+            }
+            socket.join(&room(&id));
+            let mut ev = serde_json::json!({ "participant": participant, "conversation": meta });
+            if last_seq.is_some() {
+                ev["recovered"] = page.complete.into();
+            }
+            let _ = socket.emit("system:event", &ev);
+            for m in &page.messages {
+                let _ = socket.emit("chat:message", m);
+                sent_up_to = m.seq;
+            }
+            Ok(meta)
+        }
+        .await;
+        fanout.release(self, &id, &socket_id, sent_up_to.max(last_seq.unwrap_or(0)));
+        result
+    }
+
+    /// A socket that joined conversation `id` is gone (its executor may unsubscribe).
+    pub fn detach(&self, id: &str) {
+        if let Some(f) = self.fanout() {
+            f.leave(id);
+        }
     }
 
     // ---- owner side ----

@@ -93,6 +93,7 @@ pub async fn execute<S: ConversationStore<Error = GatewayError>>(
         }
         let p = plan(Some(&current), t, now, new_uuid);
         let queue_changed = p.commit.queue.is_some();
+        let notices = p.commit.notices.clone();
         match store.commit(p.commit).await? {
             Ok(Committed {
                 duplicate: Some(first),
@@ -111,7 +112,7 @@ pub async fn execute<S: ConversationStore<Error = GatewayError>>(
                     position: c.position,
                     announce: Announcement {
                         messages: c.messages,
-                        notices: p.notices,
+                        notices,
                         events: p.events,
                         queue_changed,
                     },

@@ -92,6 +92,9 @@ impl ConversationStore for Faulty {
     async fn due(&self, c: Cutoffs) -> Result<Vec<Due>, GatewayError> {
         self.inner.due(c).await
     }
+    async fn try_lead(&self, lease_ms: u64) -> Result<bool, GatewayError> {
+        self.inner.try_lead(lease_ms).await
+    }
     async fn forget(&self, id: &str, before: Timestamp) -> Result<bool, GatewayError> {
         self.inner.forget(id, before).await
     }

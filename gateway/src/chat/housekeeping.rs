@@ -3,7 +3,7 @@
 //! carried out as ordinary commands on each conversation's owner, each re-checking its
 //! precondition on the state its commit checks.
 //!
-//! Runs on: the queue executor of the node only (one sweep per node per interval).
+//! Runs on: the queue executor of one node per interval (elected through the store).
 
 use std::rc::{Rc, Weak};
 
@@ -24,8 +24,14 @@ pub async fn run(chat: Weak<Chat>) {
         };
         glommio::timer::sleep(interval).await;
         let Some(c) = chat.upgrade() else { return };
+        // One node per interval: the lease lasts the interval, so nobody else sweeps in it.
+        let lease = interval.as_millis().min(u128::from(u64::MAX)) as u64;
         if c.is_queue_executor() {
-            sweep(&c).await;
+            match c.store().try_lead(lease).await {
+                Ok(true) => sweep(&c).await,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "housekeeping election failed"),
+            }
         }
     }
 }

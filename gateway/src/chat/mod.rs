@@ -8,6 +8,7 @@
 //! - [`engine`]: one executor's engine: routing to owners, turns, the public API.
 //! - [`exec`]: one lifecycle step against a store (load, decide, apply, commit, retry).
 //! - [`announce`]: broadcasts, notices, queue snapshots, analytics after a commit.
+//! - [`fanout`]: room events between nodes over Redis Pub/Sub (when the backend publishes).
 //! - [`turns`]: per-conversation FIFO turns on the owner executor.
 //! - [`store`]: the backend seam and its implementations.
 //! - [`api`]: REST handlers.
@@ -21,6 +22,7 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub mod exec;
+pub mod fanout;
 pub mod housekeeping;
 pub mod ids;
 pub mod participant;
@@ -47,32 +49,96 @@ use crate::socketio::{Remote, SocketIo};
 #[derive(Debug, Clone)]
 pub struct ChatApp {
     cfg: Arc<ChatConfig>,
+    redis: Option<crate::redis::RedisConfig>,
     io: SocketIo,
     executors: usize,
 }
 
 impl ChatApp {
-    /// The chat app for a node of `executors` executors.
-    pub fn new(cfg: ChatConfig, executors: usize) -> Self {
-        Self {
+    /// The chat app for a node of `executors` executors; the backend is Redis when
+    /// `chat.redis.url` is set (checked here, so a bad URL stops the start), else embedded.
+    pub fn new(cfg: ChatConfig, executors: usize) -> Result<Self, crate::error::GatewayError> {
+        let redis = match &cfg.redis.url {
+            Some(url) => {
+                let mut r = crate::redis::RedisConfig::from_url(url)?;
+                r.request_timeout = cfg.redis.request_timeout;
+                r.stall_timeout = r.stall_timeout.max(cfg.redis.request_timeout * 2);
+                Some(r)
+            }
+            None => None,
+        };
+        Ok(Self {
             cfg: Arc::new(cfg),
+            redis,
             io: SocketIo::new().namespace(socket::namespace()),
             executors,
+        })
+    }
+
+    /// The backend this node runs, for the start-up log.
+    pub fn backend(&self) -> &'static str {
+        if self.redis.is_some() {
+            "Redis"
+        } else {
+            "embedded single-node"
         }
     }
+
+    fn store(&self, node: &Rc<Node>, map: &Arc<ShardMap>) -> store::Store {
+        let conv = &self.cfg.conversation;
+        match &self.redis {
+            None => store::Store::Embedded(store::EmbeddedStore::install(
+                node,
+                map.clone(),
+                conv.message_buffer,
+                self.cfg.redis.presence_ttl.as_millis() as i64,
+            )),
+            Some(r) => {
+                // Validated in `new`; a connection connects on first use and after each loss.
+                let conn = match crate::redis::RedisConn::new(r.clone()) {
+                    Ok(c) => c,
+                    Err(e) => unreachable_config(e),
+                };
+                let cfg = store::RedisStoreConfig {
+                    prefix: self.cfg.redis.key_prefix.clone(),
+                    message_buffer: conv.message_buffer,
+                    conversation_ttl: self.cfg.redis.conversation_ttl,
+                    presence_ttl: self.cfg.redis.presence_ttl,
+                    lock: store::redis::lock::LockPolicy::default(),
+                };
+                store::Store::Redis(Rc::new(store::RedisStore::new(conn, cfg)))
+            }
+        }
+    }
+}
+
+/// `RedisConn::new` fails only on settings `ChatApp::new` already checked.
+fn unreachable_config(e: crate::redis::Error) -> ! {
+    tracing::error!(error = %e, "invalid Redis settings");
+    std::process::exit(2)
 }
 
 impl AppFactory for ChatApp {
     fn build(&self, node: &Rc<Node>) -> Rc<dyn LocalApp> {
         let io = self.io.build_io(node);
         let map = Arc::new(ShardMap::new(self.executors));
-        let store = store::Store::Embedded(store::EmbeddedStore::install(
-            node,
-            map.clone(),
-            self.cfg.conversation.message_buffer,
-            self.cfg.redis.presence_ttl.as_millis() as i64,
-        ));
+        let store = self.store(node, &map);
         let chat = Chat::install(node.clone(), io.clone(), self.cfg.clone(), map, store);
+        if let store::Store::Redis(r) = chat.store() {
+            let f =
+                fanout::Fanout::install(r.conn().clone(), r.keys().clone(), Rc::downgrade(&chat));
+            chat.set_fanout(f.clone());
+            if chat.is_queue_executor() {
+                glommio::spawn_local(async move {
+                    // Until Redis answers; the subscription then survives reconnects.
+                    while let Err(e) = f.watch_queue().await {
+                        tracing::warn!(error = %e, "cannot subscribe to queue changes yet");
+                        glommio::timer::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                })
+                .detach();
+            }
+        }
         glommio::spawn_local(housekeeping::run(Rc::downgrade(&chat))).detach();
         Rc::new(ChatLocal {
             sio: io.engine_app(),

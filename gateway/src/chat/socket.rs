@@ -69,6 +69,13 @@ pub fn namespace() -> Namespace {
     Namespace::new("/")
         .on_connect_async(|ctx| Box::pin(connect(ctx)))
         .on("chat:message", on_message)
+        .on_disconnect(|socket, _reason| {
+            let joined =
+                socket.with_data(|d: Option<&SocketCtx>| d.and_then(|d| d.conversation_id.clone()));
+            if let (Some(id), Some(chat)) = (joined, chat_of(socket)) {
+                chat.detach(&id);
+            }
+        })
 }
 
 fn chat_of(socket: &Socket) -> Option<Rc<Chat>> {

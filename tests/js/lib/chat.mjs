@@ -10,6 +10,9 @@
 //                              is spawned instead of the binary (used to validate
 //                              the tests themselves)
 //   LIVECHAT_EVENT_TIMEOUT_MS  default wait for one event (see lib/events.mjs)
+//   LIVECHAT_TEST_REDIS_URL    when set, every chat server runs the Redis backend on
+//                              it (each server start with a key prefix of its own, so
+//                              tests never see each other's queue or conversations)
 //   LIVECHAT_TEST_VERBOSE=1    forward the server's stdout/stderr to ours
 //
 // Like lib/server.mjs (which starts the example binaries by name), every wait
@@ -67,9 +70,16 @@ export function toToml(config = {}) {
 /**
  * Starts `livechat serve --listen 127.0.0.1:0 --executors N --config <tmp toml>`
  * and resolves once it prints its listening line.
- * @param {{executors: number, config?: object, extraArgs?: string[]}} opts
+ * `redisPrefix` (with LIVECHAT_TEST_REDIS_URL): the key prefix, shared by every node of one
+ * cluster; `label` names the server in logs and errors (default `livechat(N)`).
+ * @param {{executors: number, config?: object, extraArgs?: string[], redisPrefix?: string, label?: string}} opts
  */
-export function startChatServer({ executors, config = {}, extraArgs = [] }) {
+export function startChatServer({ executors, config = {}, extraArgs = [], redisPrefix, label = `livechat(${executors})` }) {
+  const redisUrl = process.env.LIVECHAT_TEST_REDIS_URL;
+  if (redisUrl && !usingChatStub) {
+    const prefix = redisPrefix || `lc-test-${randomUUID().slice(0, 12)}`;
+    config = { ...config, 'chat.redis': { url: redisUrl, 'key-prefix': prefix, ...(config['chat.redis'] || {}) } };
+  }
   const dir = mkdtempSync(join(tmpdir(), 'livechat-chat-test-'));
   const configFile = join(dir, 'livechat.toml');
   writeFileSync(configFile, toToml(config));
@@ -88,7 +98,6 @@ export function startChatServer({ executors, config = {}, extraArgs = [] }) {
       throw new Error(`chat server binary not found: ${file}\nbuild it with \`cargo build\` or set LIVECHAT_CHAT_BIN`);
     }
   }
-  const label = `livechat(${executors})`;
   const verbose = process.env.LIVECHAT_TEST_VERBOSE === '1';
   const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);

@@ -2,12 +2,14 @@
 //! [`ConversationStore`] (defined in `livechat-core`), on the backend chosen once at start.
 //!
 //! - [`embedded`]: executor-owned memory, the zero-config single-node default.
+//! - [`redis`]: one Redis shared by any number of nodes.
 //!
 //! [`Store`] is that choice: the engine holds one and never asks which it is. (An enum rather
 //! than `dyn`: the trait's futures are `impl Future`, and static dispatch keeps the hot path free
 //! of boxing.)
 
 pub mod embedded;
+pub mod redis;
 
 use livechat_core::store::{ConversationStore, Cutoffs, Due, MessagePage};
 use livechat_core::{
@@ -15,6 +17,7 @@ use livechat_core::{
 };
 
 pub use embedded::EmbeddedStore;
+pub use redis::{RedisStore, RedisStoreConfig};
 
 use crate::error::GatewayError;
 
@@ -23,6 +26,8 @@ use crate::error::GatewayError;
 pub enum Store {
     /// Executor-owned memory (no `chat.redis.url`).
     Embedded(std::rc::Rc<EmbeddedStore>),
+    /// Redis (`chat.redis.url`).
+    Redis(std::rc::Rc<RedisStore>),
 }
 
 impl Store {
@@ -30,7 +35,14 @@ impl Store {
     pub fn describe(&self) -> &'static str {
         match self {
             Self::Embedded(_) => "embedded single-node backend",
+            Self::Redis(_) => "Redis backend",
         }
+    }
+
+    /// Whether the backend delivers room events itself (Redis Pub/Sub, published by the
+    /// commit): then the engine does not broadcast them, every node's subscription does.
+    pub fn publishes(&self) -> bool {
+        matches!(self, Self::Redis(_))
     }
 }
 
@@ -38,6 +50,7 @@ macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             Store::Embedded($s) => $e,
+            Store::Redis($s) => $e,
         }
     };
 }
@@ -92,6 +105,10 @@ impl ConversationStore for Store {
 
     async fn due(&self, c: Cutoffs) -> Result<Vec<Due>, GatewayError> {
         dispatch!(self, s => s.due(c).await)
+    }
+
+    async fn try_lead(&self, lease_ms: u64) -> Result<bool, GatewayError> {
+        dispatch!(self, s => s.try_lead(lease_ms).await)
     }
 
     async fn forget(&self, id: &str, closed_before: Timestamp) -> Result<bool, GatewayError> {

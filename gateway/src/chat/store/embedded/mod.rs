@@ -350,6 +350,11 @@ impl ConversationStore for EmbeddedStore {
         Ok(due)
     }
 
+    async fn try_lead(&self, _lease_ms: u64) -> Result<bool, GatewayError> {
+        // One node: its queue executor is the only one that asks.
+        Ok(true)
+    }
+
     async fn forget(&self, id: &str, closed_before: Timestamp) -> Result<bool, GatewayError> {
         let conv = id.to_owned();
         let forgotten = self

@@ -1,0 +1,233 @@
+//! Room events between nodes over Redis Pub/Sub: what a commit script published reaches every
+//! socket of the room on every node, exactly once and in the script's order.
+//!
+//! Lives on: every executor, when the backend publishes (Redis). Each executor subscribes on
+//! its own connection to the room channel of each conversation it has local members of, and
+//! only while it has them — so a message costs one delivery per executor with members, not per
+//! node or per executor of the cluster. (Per executor rather than per node: delivery needs no
+//! hop between executors, and the subscription rides the connection the executor already has.)
+//! The queue executor also listens to the queue channel and coalesces snapshots.
+//!
+//! A socket that resumes (`lastSeq`) joins without a gap or a duplicate: its executor holds the
+//! room's live events while it subscribes, reads the backlog and sends it, then releases what
+//! it held — to the resuming socket only what is newer than its backlog.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use serde_json::value::RawValue;
+
+use super::engine::{room, Chat};
+use super::socket_ctx::SocketCtx;
+use super::store::redis::keys::Keys;
+use crate::error::GatewayError;
+use crate::redis::{Msg, PushInfo, RedisConn};
+
+/// An event held while a socket of its room resumes.
+#[derive(Debug)]
+enum Held {
+    /// `chat:message` JSON and its seq.
+    Message(u64, Box<RawValue>),
+    /// `{"type","conversation"}` of a `system:event`.
+    Notice(String),
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    resumes: usize,
+    held: Vec<Held>,
+}
+
+/// One executor's subscriptions and delivery.
+#[derive(Debug)]
+pub struct Fanout {
+    conn: RedisConn,
+    keys: Keys,
+    members: RefCell<HashMap<String, usize>>,
+    gates: RefCell<HashMap<String, Gate>>,
+}
+
+impl Fanout {
+    /// Delivery over `conn`; pushes go to `chat`'s sockets.
+    pub fn install(conn: RedisConn, keys: Keys, chat: Weak<Chat>) -> Rc<Self> {
+        let fanout = Rc::new(Self {
+            conn: conn.clone(),
+            keys,
+            members: RefCell::new(HashMap::new()),
+            gates: RefCell::new(HashMap::new()),
+        });
+        // The handler holds neither the connection nor the engine strongly (no cycle).
+        let weak = Rc::downgrade(&fanout);
+        conn.set_push_handler(move |push| {
+            if let (Some(f), Some(c)) = (weak.upgrade(), chat.upgrade()) {
+                f.on_push(&c, push);
+            }
+        });
+        fanout
+    }
+
+    /// Listens to queue changes (queue executor).
+    pub async fn watch_queue(&self) -> Result<(), GatewayError> {
+        self.conn.subscribe(&[self.keys.queue_channel()]).await?;
+        Ok(())
+    }
+
+    /// A local socket joins conversation `id`'s room: subscribes if it is the first.
+    pub async fn join(&self, id: &str) -> Result<(), GatewayError> {
+        let first = {
+            let mut m = self.members.borrow_mut();
+            let n = m.entry(id.to_owned()).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            if let Err(e) = self.conn.subscribe(&[self.keys.room_channel(id)]).await {
+                self.leave(id);
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// A local socket left conversation `id`'s room: unsubscribes after the last.
+    pub fn leave(&self, id: &str) {
+        let last = {
+            let mut m = self.members.borrow_mut();
+            match m.get_mut(id) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    m.remove(id);
+                    true
+                }
+                None => false,
+            }
+        };
+        if last {
+            let (conn, channel) = (self.conn.clone(), self.keys.room_channel(id));
+            glommio::spawn_local(async move {
+                if let Err(e) = conn.unsubscribe(&[channel]).await {
+                    tracing::debug!(error = %e, "unsubscribe failed (dropped with the connection)");
+                }
+            })
+            .detach();
+        }
+    }
+
+    /// Holds `id`'s live events until [`Fanout::release`].
+    pub fn hold(&self, id: &str) {
+        self.gates
+            .borrow_mut()
+            .entry(id.to_owned())
+            .or_default()
+            .resumes += 1;
+    }
+
+    /// Ends one resume of `id`: delivers what was held (to `socket_id` only messages after
+    /// `sent_up_to`, which its backlog already had).
+    pub fn release(&self, chat: &Chat, id: &str, socket_id: &str, sent_up_to: u64) {
+        let held = {
+            let mut gates = self.gates.borrow_mut();
+            let Some(g) = gates.get_mut(id) else { return };
+            g.resumes -= 1;
+            let held = std::mem::take(&mut g.held);
+            if g.resumes == 0 {
+                gates.remove(id);
+            }
+            held
+        };
+        let room = room(id);
+        for h in held {
+            match h {
+                Held::Message(seq, json) => {
+                    let to = chat.io().to(&room).local();
+                    let to = if seq <= sent_up_to {
+                        to.except(socket_id)
+                    } else {
+                        to
+                    };
+                    to.emit_raw("chat:message", &[&json], &[]);
+                }
+                Held::Notice(n) => notice(chat, &room, &n),
+            }
+        }
+    }
+
+    fn on_push(&self, chat: &Rc<Chat>, push: PushInfo) {
+        let Some(msg) = Msg::from_push_info(push) else {
+            return;
+        };
+        let channel = msg.get_channel_name();
+        if channel == self.keys.queue_channel() {
+            chat.schedule_snapshot();
+            return;
+        }
+        let Some(id) = self.keys.room_of(channel) else {
+            return;
+        };
+        let payload = msg.get_payload_bytes();
+        let Ok(text) = std::str::from_utf8(payload.get(1..).unwrap_or_default()) else {
+            return;
+        };
+        let held = match payload.first() {
+            Some(b'm') => match RawValue::from_string(text.to_owned()) {
+                Ok(json) => Held::Message(seq_of(text), json),
+                Err(_) => return,
+            },
+            Some(b'n') => Held::Notice(text.to_owned()),
+            _ => return,
+        };
+        if let Some(g) = self.gates.borrow_mut().get_mut(id) {
+            g.held.push(held);
+            return;
+        }
+        let room = room(id);
+        match held {
+            Held::Message(_, json) => {
+                chat.io()
+                    .to(&room)
+                    .local()
+                    .emit_raw("chat:message", &[&json], &[])
+            }
+            Held::Notice(n) => notice(chat, &room, &n),
+        }
+    }
+}
+
+/// `system:event` to this executor's members of `room`: the published `{"type",
+/// "conversation"}` with each socket's own participant spliced in (no re-parse).
+fn notice(chat: &Chat, room: &str, json: &str) {
+    let Some(body) = json.strip_suffix('}') else {
+        return;
+    };
+    chat.io().for_each_local_member("/", room, |s| {
+        let participant = s.with_data(|d: Option<&SocketCtx>| {
+            d.and_then(|d| serde_json::to_string(&d.participant).ok())
+        });
+        if let Some(p) = participant {
+            if let Ok(ev) = RawValue::from_string(format!("{body},\"participant\":{p}}}")) {
+                s.emit_raw("system:event", &[&ev], &[]);
+            }
+        }
+    });
+}
+
+/// The `seq` the commit script wrote first: `{"seq":N,...`.
+fn seq_of(json: &str) -> u64 {
+    json.strip_prefix("{\"seq\":")
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seq_comes_from_the_front_of_the_published_json() {
+        assert_eq!(super::seq_of("{\"seq\":42,\"id\":\"x\"}"), 42);
+        assert_eq!(super::seq_of("{\"id\":\"x\"}"), 0);
+    }
+}
