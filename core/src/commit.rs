@@ -130,6 +130,24 @@ pub struct Plan {
     pub conversation: ConversationMetadata,
 }
 
+/// A message on its own (see [`crate::compose`]): a touch commit appending it, refused by the
+/// store once the conversation is CLOSED.
+pub fn message_commit(
+    conversation_id: &str,
+    draft: crate::MessageDraft,
+    message_id: String,
+    now: Timestamp,
+) -> Commit {
+    Commit {
+        conversation_id: conversation_id.to_owned(),
+        write: MetaWrite::Touch { at: now },
+        append: vec![draft.into_message(message_id, conversation_id, 0, now)],
+        queue: None,
+        agent: None,
+        notices: Vec::new(),
+    }
+}
+
 /// Turns `t`, decided on `before`, into one commit. Message ids come from `new_id`.
 pub fn plan(
     before: Option<&ConversationMetadata>,

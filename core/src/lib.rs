@@ -28,11 +28,13 @@ pub mod queue;
 pub mod store;
 pub mod time;
 
-pub use commit::{plan, AgentChange, Commit, Committed, MetaWrite, Plan, QueueChange, Refusal};
+pub use commit::{
+    message_commit, plan, AgentChange, Commit, Committed, MetaWrite, Plan, QueueChange, Refusal,
+};
 pub use conversation::{ConversationMetadata, ConversationStatus};
 pub use error::LifecycleError;
 pub use event::{ChatEvent, ChatEventType};
-pub use lifecycle::{apply, start, Command, Effect, ExpireReason, Notice, Transition};
+pub use lifecycle::{apply, compose, start, Command, Effect, ExpireReason, Notice, Transition};
 pub use message::{ChatMessage, MessageDraft, MessageType};
 pub use participant::{ChatParticipant, Metadata, ParticipantKind, ParticipantKindError};
 pub use queue::{QueueEntry, QueuePosition};

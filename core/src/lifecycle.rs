@@ -158,6 +158,35 @@ pub fn start(
     }
 }
 
+/// A message, checked without the conversation: everything `apply(Send)` checks but the
+/// status. A sender that does not read the conversation first (a socket's `chat:message`)
+/// relies on the store refusing the append once the conversation is CLOSED, atomically.
+pub fn compose(
+    sender: ChatParticipant,
+    content: String,
+    kind: MessageType,
+    metadata: Metadata,
+    client_message_id: Option<String>,
+    max_length: usize,
+) -> Result<MessageDraft, LifecycleError> {
+    if kind == MessageType::System || sender.kind == ParticipantKind::System {
+        return Err(LifecycleError::SystemReserved);
+    }
+    if content.trim().is_empty() {
+        return Err(LifecycleError::EmptyContent);
+    }
+    if content.chars().count() > max_length {
+        return Err(LifecycleError::ContentTooLong(max_length));
+    }
+    Ok(MessageDraft {
+        kind,
+        sender,
+        content,
+        metadata,
+        client_message_id,
+    })
+}
+
 /// Applies `cmd` to `current` at `now`.
 pub fn apply(
     current: &ConversationMetadata,
@@ -217,22 +246,14 @@ pub fn apply(
             if current.status == Closed {
                 return Err(LifecycleError::Closed);
             }
-            if kind == MessageType::System || sender.kind == ParticipantKind::System {
-                return Err(LifecycleError::SystemReserved);
-            }
-            if content.trim().is_empty() {
-                return Err(LifecycleError::EmptyContent);
-            }
-            if content.chars().count() > max_length {
-                return Err(LifecycleError::ContentTooLong(max_length));
-            }
-            effects.push(Effect::Append(MessageDraft {
-                kind,
+            effects.push(Effect::Append(compose(
                 sender,
                 content,
+                kind,
                 metadata,
                 client_message_id,
-            }));
+                max_length,
+            )?));
             effects.push(Effect::Publish(ChatEventType::MessageReceived));
             // A message is activity, not a metadata change: `version` stays, so concurrent
             // senders never conflict with each other; the store refuses it once CLOSED.

@@ -12,31 +12,33 @@ use livechat_core::{ChatEventType, ChatMessage, ChatParticipant, ConversationMet
 use livechat_shard_router::ExecutorId;
 
 use super::engine::{room, Chat};
-use super::exec::Executed;
+use super::exec::Announcement;
 use super::socket_ctx::SocketCtx;
 use crate::error::GatewayError;
 
 impl Chat {
-    /// Announces a committed step (owner executor, still holding the conversation's turn).
-    pub(super) fn announce(&self, out: &Executed) {
-        let a = &out.announce;
+    /// Announces a committed step of conversation `id` (owner executor, still holding the
+    /// conversation's turn); `meta` is the metadata after it (lifecycle steps).
+    pub(super) fn announce(&self, id: &str, meta: Option<&ConversationMetadata>, a: &Announcement) {
         if a.is_empty() {
             return;
         }
         for &kind in &a.events {
-            self.publish(kind, &out.conversation);
+            self.publish(kind, id);
         }
         // A backend that publishes (Redis) already sent the room events and the queue ping
         // with the commit; every node, this one included, delivers them from its subscription.
         if self.store().publishes() {
             return;
         }
-        let room = room(&out.conversation.id);
+        let room = room(id);
         for m in &a.messages {
             let _ = self.io.to(&room).emit("chat:message", m);
         }
-        for &kind in &a.notices {
-            self.notify(kind, &out.conversation);
+        if let Some(meta) = meta {
+            for &kind in &a.notices {
+                self.notify(kind, meta);
+            }
         }
         if a.queue_changed {
             let _ = self.node.run_on(self.queue_executor(), |node| {
@@ -68,8 +70,8 @@ impl Chat {
     }
 
     /// Analytics: no Kafka yet; the event is logged at debug level.
-    fn publish(&self, kind: ChatEventType, meta: &ConversationMetadata) {
-        tracing::debug!(topic = kind.topic(), event = ?kind, conversation = %meta.id, "chat event");
+    fn publish(&self, kind: ChatEventType, conversation_id: &str) {
+        tracing::debug!(topic = kind.topic(), event = ?kind, conversation = %conversation_id, "chat event");
     }
 
     /// Sends a resuming socket its join, `system:event` (with `recovered` when it asked for

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use livechat_core::store::{ConversationStore, MessagePage};
 use livechat_core::{
-    ChatParticipant, Command, ConversationMetadata, ConversationStatus, LifecycleError, Metadata,
-    QueueEntry,
+    ChatMessage, ChatParticipant, Command, ConversationMetadata, ConversationStatus,
+    LifecycleError, Metadata, QueueEntry,
 };
 use livechat_shard_router::{ExecutorId, RouterError, ShardMap};
 
@@ -175,7 +175,7 @@ impl Chat {
         self.on(self.owner(&id), move |chat| async move {
             let _turn = chat.turns.take(&id).await;
             let out = exec::create(&chat.store, id, customer, attributes, now()).await?;
-            chat.announce(&out);
+            chat.announce(&out.conversation.id, Some(&out.conversation), &out.announce);
             Ok(out.conversation)
         })
         .await?
@@ -184,6 +184,19 @@ impl Chat {
     /// Runs a lifecycle command on the conversation's owner.
     pub async fn command(&self, id: String, cmd: Command) -> Result<Executed, GatewayError> {
         self.run(id, Box::new(move |_| Ok(Some(cmd.clone())))).await
+    }
+
+    /// Stores a message (`Command::Send`) whose sender needs nothing from the conversation: on
+    /// the owner, in its turn, one store call. Returns the stored message (or the earlier one
+    /// with the same `clientMessageId`).
+    pub async fn send(&self, id: String, cmd: Command) -> Result<ChatMessage, GatewayError> {
+        self.on(self.owner(&id), move |chat| async move {
+            let _turn = chat.turns.take(&id).await;
+            let (message, announce) = exec::append(&chat.store, &id, cmd, now()).await?;
+            chat.announce(&id, None, &announce);
+            Ok(message)
+        })
+        .await?
     }
 
     /// Runs the command `decide` makes from the current metadata, on the conversation's owner.
@@ -367,7 +380,7 @@ impl Chat {
     ) -> Result<Executed, GatewayError> {
         let _turn = self.turns.take(&id).await;
         let out = exec::execute(&self.store, &id, &mut decide, now).await?;
-        self.announce(&out);
+        self.announce(&id, Some(&out.conversation), &out.announce);
         Ok(out)
     }
 }

@@ -8,8 +8,8 @@
 
 use livechat_core::store::ConversationStore;
 use livechat_core::{
-    apply, plan, start, ChatEventType, ChatMessage, ChatParticipant, Command, Committed,
-    ConversationMetadata, LifecycleError, Metadata, Notice, Refusal, Timestamp,
+    apply, compose, message_commit, plan, start, ChatEventType, ChatMessage, ChatParticipant,
+    Command, Committed, ConversationMetadata, LifecycleError, Metadata, Notice, Refusal, Timestamp,
 };
 
 use super::ids::new_uuid;
@@ -130,6 +130,60 @@ pub async fn execute<S: ConversationStore<Error = GatewayError>>(
     Err(GatewayError::Contended(format!(
         "conversation {id} kept changing during {MAX_ATTEMPTS} attempts; retry"
     )))
+}
+
+/// A message whose sender needs nothing from the conversation (a socket's participant): no
+/// load, one store call — the store refuses it once the conversation is CLOSED.
+pub async fn append<S: ConversationStore<Error = GatewayError>>(
+    store: &S,
+    id: &str,
+    cmd: Command,
+    now: Timestamp,
+) -> Result<(ChatMessage, Announcement), GatewayError> {
+    let Command::Send {
+        sender,
+        content,
+        kind,
+        metadata,
+        client_message_id,
+        max_length,
+    } = cmd
+    else {
+        return Err(GatewayError::BadRequest("not a message".into()));
+    };
+    let draft = compose(
+        sender,
+        content,
+        kind,
+        metadata,
+        client_message_id,
+        max_length,
+    )?;
+    let commit = message_commit(id, draft, new_uuid(), now);
+    match store.commit(commit).await? {
+        Ok(Committed {
+            duplicate: Some(first),
+            ..
+        }) => Ok((first, Announcement::default())),
+        Ok(c) => {
+            let Some(m) = c.messages.last().cloned() else {
+                return Err(GatewayError::Corrupt(format!(
+                    "append to {id} stored nothing"
+                )));
+            };
+            let announce = Announcement {
+                messages: c.messages,
+                events: vec![ChatEventType::MessageReceived],
+                ..Announcement::default()
+            };
+            Ok((m, announce))
+        }
+        Err(Refusal::Closed) => Err(LifecycleError::Closed.into()),
+        Err(Refusal::NotFound) => Err(not_found(id)),
+        Err(other) => Err(GatewayError::Contended(format!(
+            "message to {id} refused ({other:?}); retry"
+        ))),
+    }
 }
 
 /// Starts a conversation with id `id` (status OPEN).

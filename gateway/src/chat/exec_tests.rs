@@ -482,3 +482,50 @@ fn a_full_queue_owner_mailbox_refuses_the_commit_whole() {
         .join()
         .unwrap();
 }
+
+fn message(text: &str, key: Option<&str>) -> Command {
+    Command::Send {
+        sender: customer(),
+        content: text.into(),
+        kind: MessageType::Text,
+        metadata: Metadata::new(),
+        client_message_id: key.map(str::to_owned),
+        max_length: 100,
+    }
+}
+
+#[test]
+fn a_socket_message_is_one_store_call_refused_once_closed() {
+    on_node(|s| async move {
+        let a = started(&s).await;
+        let (m, announce) = append(&*s, &a, message("hi", Some("k")), clock())
+            .await
+            .unwrap();
+        assert_eq!(m.seq, 1);
+        assert_eq!(announce.messages.len(), 1);
+        let (again, announce) = append(&*s, &a, message("hi", Some("k")), clock())
+            .await
+            .unwrap();
+        assert_eq!(again, m);
+        assert!(announce.is_empty(), "a retry announces nothing");
+        assert!(matches!(
+            append(&*s, &a, message("  ", None), clock()).await,
+            Err(GatewayError::Lifecycle(LifecycleError::EmptyContent))
+        ));
+        let close = Command::Close {
+            by: customer(),
+            reason: None,
+        };
+        execute(&*s, &a, &mut cmd(close), clock).await.unwrap();
+        assert!(matches!(
+            append(&*s, &a, message("late", None), clock()).await,
+            Err(GatewayError::Lifecycle(LifecycleError::Closed))
+        ));
+        assert!(matches!(
+            append(&*s, "nope", message("x", None), clock()).await,
+            Err(GatewayError::NotFound(_))
+        ));
+        s.fail_commits.set(1);
+        assert!(append(&*s, &a, message("x", None), clock()).await.is_err());
+    });
+}

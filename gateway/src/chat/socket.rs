@@ -246,12 +246,12 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
     // Spawned in arrival order; each task sends its command to the owner on its first poll,
     // so one socket's messages reach the owner in the order they were emitted.
     glommio::spawn_local(async move {
-        let result = chat.command(conversation_id, cmd).await;
+        let result = chat.send(conversation_id, cmd).await;
         done();
         match result {
-            Ok(outcome) => {
+            Ok(message) => {
                 if let Some(ack) = ack {
-                    ack.send(&outcome.message);
+                    ack.send(&message);
                 }
             }
             Err(e) => reply_err(ack, e),

@@ -94,6 +94,13 @@ impl Keys {
         format!("{}:agent:{{{agent}}}:conversations", self.prefix)
     }
 
+    /// The agent id of an [`Keys::agent_held`] key.
+    pub fn agent_of_held<'a>(&self, key: &'a str) -> Option<&'a str> {
+        key.strip_prefix(self.prefix.as_str())?
+            .strip_prefix(":agent:{")?
+            .strip_suffix("}:conversations")
+    }
+
     /// `lc:agent:{agentId}:history` — sorted set of every conversation the agent accepted
     /// (by accept time) until it is forgotten: the index behind the agent's list.
     pub fn agent_history(&self, agent: &str) -> String {
@@ -152,5 +159,6 @@ mod tests {
         assert_eq!(k.meta(id), format!("lc:conversation:{{{id}}}"));
         assert_eq!(k.room_of(&k.room_channel(id)), Some(id));
         assert_eq!(slot(&k.agent_held("ann")), slot(&k.agent_history("ann")));
+        assert_eq!(k.agent_of_held(&k.agent_held("ann")), Some("ann"));
     }
 }

@@ -59,6 +59,8 @@ pub struct RedisStore {
     keys: Keys,
     scripts: Scripts,
     cfg: RedisStoreConfig,
+    /// Where the slot repair's SCAN goes on next sweep.
+    scan_cursor: std::cell::Cell<u64>,
 }
 
 /// The outcome of the conversation script.
@@ -76,6 +78,7 @@ impl RedisStore {
             keys: Keys::new(&cfg.prefix),
             scripts: Scripts::default(),
             cfg,
+            scan_cursor: std::cell::Cell::new(0),
         }
     }
 
@@ -597,3 +600,7 @@ impl ConversationStore for RedisStore {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -54,6 +54,7 @@ impl RedisStore {
             .await?;
         due.extend(closed.into_iter().map(Due::Forget));
         self.repair_queue(c.limit).await?;
+        self.repair_slots(c.limit).await?;
         Ok(due)
     }
 
@@ -142,6 +143,52 @@ impl RedisStore {
             self.unlock(lock).await;
         }
         Ok(())
+    }
+
+    /// Agent slots whose conversation is not assigned to that agent (a crash after a close's or
+    /// re-queue's commit, before the release; or after a claim whose commit never came) are
+    /// freed. Walks the agents' slot sets with SCAN, `limit` keys per sweep, resuming where the
+    /// last sweep stopped.
+    async fn repair_slots(&self, limit: usize) -> Result<(), GatewayError> {
+        let pattern = self.keys.agent_held("*");
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(self.scan_cursor.get())
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(limit.max(10));
+        let (next, keys): (u64, Vec<String>) = self.conn.query(&cmd).await?;
+        self.scan_cursor.set(next);
+        for key in keys {
+            let Some(agent) = self.keys.agent_of_held(&key) else {
+                continue;
+            };
+            let mut members = redis::cmd("SMEMBERS");
+            members.arg(&key);
+            let held: Vec<String> = self.conn.query(&members).await?;
+            for id in held {
+                if self.assigned_to(&id).await?.as_deref() == Some(agent) {
+                    continue;
+                }
+                let Some(lock) =
+                    Lock::try_acquire(&self.conn, self.keys.lock(&id), self.cfg.lock.lease).await?
+                else {
+                    continue;
+                };
+                if self.assigned_to(&id).await?.as_deref() != Some(agent) {
+                    tracing::info!(agent, conversation = %id, "freeing a slot without an assignment");
+                    self.agent_step("release", agent, &id, 0, false).await?;
+                }
+                self.unlock(lock).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn assigned_to(&self, id: &str) -> Result<Option<String>, GatewayError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.keys.assignment(id));
+        Ok(self.conn.query(&cmd).await?)
     }
 
     /// Forgets a conversation closed at or before `before`: its keys, its index entries, its
