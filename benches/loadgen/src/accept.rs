@@ -19,9 +19,10 @@ use crate::http::HttpConn;
 /// `accept` flags.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Server URL (`livechat serve`).
+    /// Server URL (`livechat serve`). Repeat it for several nodes sharing one Redis: agent `j`
+    /// talks to node `j % nodes`, conversations are created on the first.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    url: Vec<String>,
     /// Agents racing for each conversation (one keep-alive connection each).
     #[arg(long, default_value_t = 16)]
     agents: usize,
@@ -46,7 +47,12 @@ struct Agent {
 
 /// Runs the scenario.
 pub async fn run(a: Args) -> Result<()> {
-    let t = Target::parse(&a.url)?;
+    let targets = a
+        .url
+        .iter()
+        .map(|u| Target::parse(u))
+        .collect::<Result<Vec<_>>>()?;
+    let t = &targets[0];
     let mut setup = HttpConn::connect(t.addr, &t.host).await?;
     let mut ids = Vec::with_capacity(a.conversations);
     let t0 = Instant::now();
@@ -84,7 +90,8 @@ pub async fn run(a: Args) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     let mut agents = Vec::with_capacity(a.agents);
-    for _ in 0..a.agents {
+    for j in 0..a.agents {
+        let t = &targets[j % targets.len()];
         agents.push(HttpConn::connect(t.addr, &t.host).await?);
     }
     let mut latency = Latency::new();
@@ -133,7 +140,7 @@ pub async fn run(a: Args) -> Result<()> {
     let requests: u64 = statuses.values().sum();
     let lat = latency.summary();
     let out = json!({
-        "scenario": "accept", "label": a.label, "agents": a.agents,
+        "scenario": "accept", "label": a.label, "agents": a.agents, "nodes": targets.len(),
         "conversations": ids.len(), "requests": requests,
         "accepts_per_s": requests as f64 / race_s,
         "statuses": statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),

@@ -10,8 +10,11 @@ use crate::redis::Value;
 
 /// Decodes one stored JSON value of `what` (named in the error).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, GatewayError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| GatewayError::Corrupt(format!("{what} in Redis does not decode: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        // Someone (or something) wrote this key: the operator needs to hear about it.
+        tracing::warn!(value = what, error = %e, "corrupt value in Redis");
+        GatewayError::Corrupt(format!("{what} in Redis does not decode: {e}"))
+    })
 }
 
 /// The metadata from the `meta` and `up` fields of a conversation hash (`up` is the activity a

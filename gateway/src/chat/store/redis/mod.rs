@@ -543,7 +543,10 @@ impl ConversationStore for RedisStore {
             let [Some(meta), up, act] = fields.as_slice() else {
                 continue;
             };
-            let m = codec::metadata(id, meta, up.as_deref())?;
+            // One corrupt conversation is an error for it, not for the agent's whole list.
+            let Ok(m) = codec::metadata(id, meta, up.as_deref()) else {
+                continue;
+            };
             if statuses.is_empty() || statuses.contains(&m.status) {
                 let act = act
                     .as_deref()
