@@ -68,3 +68,40 @@ impl SocketCtx {
         self.in_flight.set(self.in_flight.get().saturating_sub(1));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use livechat_core::ParticipantKind;
+
+    #[test]
+    fn at_most_max_in_flight_and_slots_come_back() {
+        let ctx = SocketCtx::new(
+            ChatParticipant::new("c", ParticipantKind::Customer, "C"),
+            None,
+            Timestamp(0),
+        );
+        for _ in 0..MAX_IN_FLIGHT {
+            assert!(ctx.begin());
+        }
+        assert!(!ctx.begin(), "one more than the bound is refused");
+        ctx.end();
+        assert!(ctx.begin(), "a returned slot can be taken again");
+        for _ in 0..=MAX_IN_FLIGHT {
+            ctx.end();
+        }
+        assert_eq!(ctx.in_flight.get(), 0, "never below zero");
+    }
+
+    #[test]
+    fn presence_is_refreshed_at_most_every_few_seconds() {
+        let ctx = SocketCtx::new(
+            ChatParticipant::new("c", ParticipantKind::Customer, "C"),
+            None,
+            Timestamp(0),
+        );
+        assert!(!ctx.presence_due(Timestamp(PRESENCE_REFRESH_MS - 1)));
+        assert!(ctx.presence_due(Timestamp(PRESENCE_REFRESH_MS)));
+        assert!(!ctx.presence_due(Timestamp(PRESENCE_REFRESH_MS + 1)));
+    }
+}
