@@ -713,4 +713,43 @@ describe('chat cluster (nodes sharing one Redis)', { skip: SKIP }, () => {
         assert.ok(res.status >= 500, `GET again on ${n.name} -> ${res.status}`);
       }
     }));
+  it('housekeeping on 2 nodes: one node sweeps per interval; a queue timeout and an inactivity close happen exactly once', () =>
+    withCluster(
+      {
+        nodes: 2,
+        config: {
+          'chat.housekeeping': { interval: '100ms' },
+          'chat.queue': { 'max-wait': '300ms' },
+          'chat.conversation': { 'inactivity-timeout': '600ms' },
+        },
+      },
+      async ({ nodes: [A, B], clients }) => {
+        const wait = { timeoutMs: BULK_TIMEOUT_MS };
+        const customerId = uid('cust');
+        const conv = await A.api.createConversation({ customerId, name: 'Waiting' });
+        const onA = await clients.customer(A.url, { token: customerId, conversationId: conv.id });
+        const onB = await clients.customer(B.url, { token: customerId, conversationId: conv.id });
+        await B.api.queue(conv.id);
+        // The queue timeout (whichever node holds the lease sweeps): OPEN again, one SYSTEM message.
+        for (const c of [onA, onB]) await c.waitMessage((m) => m.type === 'SYSTEM', 'the queue-timeout message', wait);
+        assertConversation(await B.api.conversation(conv.id), { status: 'OPEN' }, 'after the queue timeout');
+        // Then nothing happens for longer than the inactivity timeout: closed, once.
+        for (const c of [onA, onB]) {
+          await c.waitMessage((m) => m.type === 'SYSTEM' && m.metadata?.event === 'CHAT_CLOSED', 'the inactivity close', wait);
+        }
+        for (const n of [A, B]) {
+          const history = await n.api.messages(conv.id);
+          assertContiguous(history, 1, `history on ${n.name}`);
+          const system = history.filter((m) => m.type === 'SYSTEM');
+          assert.equal(system.length, 2, `one queue timeout and one close on ${n.name}: ${JSON.stringify(system.map((m) => m.metadata))}`);
+          assert.equal(system[0].metadata?.event, 'QUEUE_TIMEOUT');
+          assert.equal(system[1].metadata?.reason, 'INACTIVITY');
+        }
+        // Every socket saw each SYSTEM message exactly once.
+        for (const c of [onA, onB]) {
+          const seqs = c.messages.items.map((m) => m.seq);
+          assert.deepEqual(seqs, [...new Set(seqs)].sort((x, y) => x - y), 'no duplicate deliveries');
+        }
+      },
+    ));
 });
