@@ -1,5 +1,7 @@
-//! `livechat_core::ChatMessage` to and from JSON: serde_json (what the gateway uses) against
-//! simd-json's serde compatibility layer.
+//! `livechat_core::ChatMessage` to and from JSON through the gateway's wire spelling
+//! (`livechat_gateway::chat::wire`: `Json(&message)` to write, `Decoded<ChatMessage>` to read,
+//! exactly what every emit, ack and Redis value goes through): serde_json (what the gateway
+//! uses) against simd-json's serde compatibility layer driving the same wire definitions.
 //!
 //! Every chat message is serialized once per broadcast and every REST `POST .../messages`
 //! body is parsed once, so this is the JSON cost per message. The message is realistic: a
@@ -25,6 +27,7 @@ use livechat_benches::{
     paired_medians, print_winner, sample_message, MEASUREMENT, SAMPLES, WARM_UP,
 };
 use livechat_core::ChatMessage;
+use livechat_gateway::chat::wire::{Decoded, Json};
 
 const ROUNDS: usize = 201;
 const CALLS: usize = 200;
@@ -32,36 +35,45 @@ const CALLS: usize = 200;
 /// The message as JSON, checked to round-trip through both libraries.
 fn fixture() -> (ChatMessage, Vec<u8>) {
     let msg = sample_message();
-    let json = serde_json::to_vec(&msg).expect("serializable");
-    let simd_out = simd_json::serde::to_vec(&msg).expect("serializable");
+    let json = serde_json::to_vec(&Json(&msg)).expect("serializable");
+    let simd_out = simd_json::serde::to_vec(&Json(&msg)).expect("serializable");
+    assert_eq!(simd_out, json, "both libraries write the same bytes");
     assert_eq!(
-        serde_json::from_slice::<ChatMessage>(&simd_out).expect("valid JSON"),
+        serde_json::from_slice::<Decoded<ChatMessage>>(&simd_out)
+            .expect("valid JSON")
+            .0,
         msg
     );
     let mut copy = json.clone();
     assert_eq!(
-        simd_json::serde::from_slice::<ChatMessage>(&mut copy).expect("valid JSON"),
+        simd_json::serde::from_slice::<Decoded<ChatMessage>>(&mut copy)
+            .expect("valid JSON")
+            .0,
         msg
     );
     (msg, json)
 }
 
 fn serde_encode(msg: &ChatMessage) -> Vec<u8> {
-    serde_json::to_vec(black_box(msg)).expect("serializable")
+    serde_json::to_vec(&Json(black_box(msg))).expect("serializable")
 }
 
 fn simd_encode(msg: &ChatMessage) -> Vec<u8> {
-    simd_json::serde::to_vec(black_box(msg)).expect("serializable")
+    simd_json::serde::to_vec(&Json(black_box(msg))).expect("serializable")
 }
 
 fn serde_decode(json: &[u8]) -> ChatMessage {
-    serde_json::from_slice(black_box(json)).expect("valid JSON")
+    serde_json::from_slice::<Decoded<ChatMessage>>(black_box(json))
+        .expect("valid JSON")
+        .0
 }
 
 fn simd_decode(json: &[u8], buf: &mut Vec<u8>) -> ChatMessage {
     buf.clear();
     buf.extend_from_slice(black_box(json));
-    simd_json::serde::from_slice(buf).expect("valid JSON")
+    simd_json::serde::from_slice::<Decoded<ChatMessage>>(buf)
+        .expect("valid JSON")
+        .0
 }
 
 fn simd_decode_reused(
@@ -71,7 +83,9 @@ fn simd_decode_reused(
 ) -> ChatMessage {
     buf.clear();
     buf.extend_from_slice(black_box(json));
-    simd_json::serde::from_slice_with_buffers(buf, buffers).expect("valid JSON")
+    simd_json::serde::from_slice_with_buffers::<Decoded<ChatMessage>>(buf, buffers)
+        .expect("valid JSON")
+        .0
 }
 
 fn encode(c: &mut Criterion) {

@@ -1,5 +1,5 @@
 //! Broadcasting to a room of 1, 100 and 10,000 local members through the gateway's public
-//! Socket.IO API (`io.to("room").emit("msg", &ChatMessage)`), on one glommio executor.
+//! Socket.IO API (`io.to("room").emit("msg", &Json(&message))`), on one glommio executor.
 //!
 //! A chat message is one broadcast to its conversation's room; a big room (an agent
 //! dashboard, a fan-out event) multiplies the per-member cost. The setup builds the real
@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use livechat_benches::{sample_message, MEASUREMENT, SAMPLES, WARM_UP};
 use livechat_core::ChatMessage;
+use livechat_gateway::chat::wire::Json;
 use livechat_gateway::config::GatewayConfig;
 use livechat_gateway::engineio::{Engine, Frame, Handshake, Inbound, Session, Transport};
 use livechat_gateway::error::CloseReason;
@@ -124,7 +125,7 @@ impl Room {
     fn emit(&self) {
         self.io
             .to("room")
-            .emit("msg", &self.payload)
+            .emit("msg", &Json(&self.payload))
             .expect("serializable");
     }
 

@@ -1,14 +1,11 @@
 //! A conversation's metadata and status.
 
-use serde::{Deserialize, Serialize};
-
 use crate::participant::{ChatParticipant, Metadata};
 use crate::time::Timestamp;
 
 /// Lifecycle status: OPEN → QUEUED → ASSIGNED → CLOSED (QUEUED ↔ OPEN on queue timeout,
 /// ASSIGNED → QUEUED on re-queue).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConversationStatus {
     /// Started, no agent requested.
     Open,
@@ -21,7 +18,7 @@ pub enum ConversationStatus {
 }
 
 impl ConversationStatus {
-    /// The wire spelling.
+    /// The canonical spelling: `OPEN`, `QUEUED`, `ASSIGNED`, `CLOSED`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Open => "OPEN",
@@ -31,7 +28,7 @@ impl ConversationStatus {
         }
     }
 
-    /// Parses the wire spelling (any case).
+    /// Parses the canonical spelling (any case).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_uppercase().as_str() {
             "OPEN" => Some(Self::Open),
@@ -43,9 +40,9 @@ impl ConversationStatus {
     }
 }
 
-/// `ConversationMetadata` of the wire contract.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A conversation's metadata: its customer and agent, status, lifecycle instants, tags,
+/// attributes and version.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConversationMetadata {
     /// Conversation id.
     pub id: String,
@@ -64,10 +61,8 @@ pub struct ConversationMetadata {
     /// When it closed.
     pub closed_at: Option<Timestamp>,
     /// Tags.
-    #[serde(default)]
     pub tags: Vec<String>,
     /// Attributes given at start (`channel` among them).
-    #[serde(default)]
     pub attributes: Metadata,
     /// Incremented on every metadata change (optimistic concurrency for stores).
     pub version: u64,

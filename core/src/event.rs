@@ -1,12 +1,9 @@
 //! Analytics events (`chat.lifecycle`, `chat.messages`).
 
-use serde::{Deserialize, Serialize};
-
 use crate::time::Timestamp;
 
 /// The kinds of analytics events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChatEventType {
     /// A conversation started.
     ConversationStarted,
@@ -30,14 +27,13 @@ impl ChatEventType {
     }
 }
 
-/// `ChatEvent {eventId, type, conversationId, occurredAt, payload}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// An analytics event: its id and type, the conversation, when it happened, and what it is
+/// about.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatEvent {
     /// Unique id.
     pub event_id: String,
     /// Type.
-    #[serde(rename = "type")]
     pub kind: ChatEventType,
     /// Conversation id.
     pub conversation_id: String,

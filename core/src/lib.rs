@@ -3,8 +3,9 @@
 //! Architecture Invariant: this crate does no IO, reads no clock and draws no random numbers.
 //! State machines take a command and `now` and return the new state plus effects; the gateway
 //! executes the effects. That keeps every rule unit-testable and identical on every backend.
-//! It never parses or prints JSON (`serde_json::Value` is only the container for free-form
-//! client metadata).
+//! It never parses or prints JSON and has no serde derives (`serde_json::Value` is only the
+//! container for free-form client metadata); the gateway's `chat::wire` module spells these
+//! types in the JSON of the contract.
 //!
 //! - [`participant`]: who takes part (customers, agents, the system).
 //! - [`conversation`]: conversation metadata and status.

@@ -78,8 +78,7 @@ pub enum Command {
 }
 
 /// What a `system:event` to the conversation's room announces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Notice {
     /// Entered the queue.
     ConversationQueued,

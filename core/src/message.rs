@@ -1,14 +1,11 @@
 //! Chat messages and the drafts the lifecycle asks the store to append.
 
-use serde::{Deserialize, Serialize};
-
 use crate::participant::{ChatParticipant, Metadata};
 use crate::time::Timestamp;
 
 /// `TEXT` from people, `SYSTEM` for endings (close, queue timeout, inactivity), `EVENT` for
 /// client-defined events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageType {
     /// Text written by a participant.
     Text,
@@ -19,7 +16,7 @@ pub enum MessageType {
 }
 
 impl MessageType {
-    /// Parses the wire spelling (any case).
+    /// Parses the canonical spelling, `TEXT`, `SYSTEM` or `EVENT` (any case).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_uppercase().as_str() {
             "TEXT" => Some(Self::Text),
@@ -30,37 +27,28 @@ impl MessageType {
     }
 }
 
-/// `ChatMessage` of the wire contract. `seq` is per conversation, from 1, without gaps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A stored chat message. `seq` is per conversation, from 1, without gaps.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatMessage {
     /// Message id.
     pub id: String,
     /// Conversation id.
     pub conversation_id: String,
-    /// Position in the conversation, from 1; 0 until the store assigns it (and then left out
-    /// of the JSON, so a store can write the assigned one in front).
-    #[serde(skip_serializing_if = "unassigned")]
+    /// Position in the conversation, from 1; 0 until the store assigns it.
     pub seq: u64,
     /// Type.
-    #[serde(rename = "type")]
     pub kind: MessageType,
     /// Who sent it.
     pub sender: ChatParticipant,
     /// Text.
     pub content: String,
     /// Free-form metadata.
-    #[serde(default)]
     pub metadata: Metadata,
     /// When it was stored.
     pub timestamp: Timestamp,
-    /// The client's idempotency key, if it sent one (not part of the wire format).
-    #[serde(skip)]
+    /// The client's idempotency key, if it sent one: the store deduplicates on it; it is
+    /// never shown to the participants.
     pub client_message_id: Option<String>,
-}
-
-fn unassigned(seq: &u64) -> bool {
-    *seq == 0
 }
 
 /// A message the lifecycle wants appended; the store assigns `id` and `seq`.

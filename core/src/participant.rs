@@ -4,14 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 /// Free-form string-keyed metadata supplied by clients and hosts.
 pub type Metadata = BTreeMap<String, serde_json::Value>;
 
-/// The kind of a participant, as the wire contract spells it (`CUSTOMER`, `AGENT`, `SYSTEM`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+/// The kind of a participant, canonically spelled `CUSTOMER`, `AGENT`, `SYSTEM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ParticipantKind {
     /// The person who opened the chat.
     Customer,
@@ -27,7 +24,7 @@ pub enum ParticipantKind {
 pub struct ParticipantKindError(pub String);
 
 impl ParticipantKind {
-    /// The wire spelling.
+    /// The canonical spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Customer => "CUSTOMER",
@@ -55,7 +52,8 @@ impl fmt::Display for ParticipantKind {
 impl FromStr for ParticipantKind {
     type Err = ParticipantKindError;
 
-    /// Accepts the wire spelling in any case (`agent` and `AGENT` both come from real clients).
+    /// Accepts the canonical spelling in any case (`agent` and `AGENT` both come from real
+    /// clients).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_uppercase().as_str() {
             "CUSTOMER" => Ok(Self::Customer),
@@ -66,19 +64,17 @@ impl FromStr for ParticipantKind {
     }
 }
 
-/// A participant: `{id, type, displayName, metadata}`; metadata always carries `role`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A participant: id, kind, display name and metadata; [`ChatParticipant::new`] puts `role` in
+/// the metadata and [`ChatParticipant::with_metadata`] keeps it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatParticipant {
     /// Stable id (customer id, agent id, `system`).
     pub id: String,
     /// Customer, agent or system.
-    #[serde(rename = "type")]
     pub kind: ParticipantKind,
     /// Name shown to the other side.
     pub display_name: String,
     /// Free-form metadata, with `role`.
-    #[serde(default)]
     pub metadata: Metadata,
 }
 

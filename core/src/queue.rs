@@ -1,12 +1,9 @@
 //! The agent queue: entries and the wait estimate.
 
-use serde::{Deserialize, Serialize};
-
 use crate::time::{iso_duration, Timestamp};
 
-/// `QueueEntry` of the wire contract.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A conversation waiting in the agent queue, with what an agent sees before accepting it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueueEntry {
     /// Conversation id.
     pub conversation_id: String,
@@ -23,8 +20,7 @@ pub struct QueueEntry {
 }
 
 /// The answer to "queue me": 0-based position and an ISO-8601 wait estimate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuePosition {
     /// 0 = next to be served.
     pub position: usize,

@@ -1,8 +1,8 @@
 //! Time as the domain sees it: milliseconds since the Unix epoch, given by the caller.
 //!
 //! The core never reads a clock; the gateway passes `now` into every transition. Formatting is
-//! ISO-8601 UTC with milliseconds (`2025-11-13T11:36:03.351Z`), the wire contract's format;
-//! parsing takes any RFC 3339 timestamp (offsets included) and rejects impossible dates.
+//! ISO-8601 UTC with milliseconds (`2025-11-13T11:36:03.351Z`), the one format instants are
+//! shown in; parsing takes any RFC 3339 timestamp (offsets included) and rejects impossible dates.
 //! Calendar arithmetic is `chrono`'s (proleptic Gregorian), used only as a pure converter
 //! between milliseconds and calendar fields: nothing here reads its clock.
 
@@ -43,7 +43,7 @@ impl Timestamp {
     }
 }
 
-/// The wire layout: always three millisecond digits and `Z`.
+/// The layout: always three millisecond digits and `Z`.
 const ISO_MILLIS_UTC: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
 
 impl fmt::Display for Timestamp {
@@ -57,20 +57,6 @@ impl fmt::Display for Timestamp {
             DateTime::<Utc>::MAX_UTC
         });
         write!(f, "{}", t.format(ISO_MILLIS_UTC))
-    }
-}
-
-impl serde::Serialize for Timestamp {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Timestamp {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Timestamp::parse_iso(&s)
-            .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 timestamp"))
     }
 }
 

@@ -14,6 +14,7 @@ use livechat_shard_router::ExecutorId;
 use super::engine::{room, Chat};
 use super::exec::Announcement;
 use super::socket_ctx::SocketCtx;
+use super::wire::{Announced, Joined, Json};
 use crate::error::GatewayError;
 
 impl Chat {
@@ -33,7 +34,7 @@ impl Chat {
         }
         let room = room(id);
         for m in &a.messages {
-            let _ = self.io.to(&room).emit("chat:message", m);
+            let _ = self.io.to(&room).emit("chat:message", &Json(m));
         }
         if let Some(meta) = meta {
             for &kind in &a.notices {
@@ -57,12 +58,14 @@ impl Chat {
         for e in self.node.port().executors() {
             let (room, meta) = (room.clone(), meta.clone());
             let _ = self.node.run_on(e, move |node| {
-                let Some(chat) = Chat::current(node) else { return };
+                let Some(chat) = Chat::current(node) else {
+                    return;
+                };
                 chat.io.for_each_local_member("/", &room, |s| {
-                    let participant = s.with_data(|d: Option<&SocketCtx>| d.map(|d| d.participant.clone()));
+                    let participant =
+                        s.with_data(|d: Option<&SocketCtx>| d.map(|d| d.participant.clone()));
                     if let Some(p) = participant {
-                        let ev = serde_json::json!({ "type": kind, "conversation": meta, "participant": p });
-                        let _ = s.emit("system:event", &ev);
+                        let _ = s.emit("system:event", &Announced::to(&kind, &meta, &p));
                     }
                 });
             });
@@ -95,13 +98,9 @@ impl Chat {
                 return;
             };
             s.join(&room(&meta.id));
-            let mut ev = serde_json::json!({ "participant": participant, "conversation": meta });
-            if let Some(r) = recovered {
-                ev["recovered"] = r.into();
-            }
-            let _ = s.emit("system:event", &ev);
+            let _ = s.emit("system:event", &Joined::new(&participant, &meta, recovered));
             for m in &backlog {
-                let _ = s.emit("chat:message", m);
+                let _ = s.emit("chat:message", &Json(m));
             }
         })?;
         Ok(())
@@ -122,7 +121,7 @@ impl Chat {
                     let _ = chat
                         .io
                         .to(&chat.cfg.socket.queue_room)
-                        .emit("queue:snapshot", &entries);
+                        .emit("queue:snapshot", &Json(&entries));
                 }
                 Err(e) => tracing::warn!(error = %e, "queue snapshot skipped"),
             }
@@ -144,7 +143,7 @@ impl Chat {
                     return;
                 };
                 if let Some(s) = chat.io.local_socket(&socket_id) {
-                    let _ = s.emit("queue:snapshot", &entries);
+                    let _ = s.emit("queue:snapshot", &Json(&entries));
                 }
             })?;
             Ok(())

@@ -11,11 +11,12 @@ use livechat_core::{
     ParticipantKind, QueuePosition,
 };
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::engine::Chat;
 use super::ids::now;
 use super::participant::TrustHeaders;
+use super::wire::{Json, WireType};
 use crate::error::GatewayError;
 use crate::http::{query_param, RequestHead, Response};
 
@@ -81,8 +82,9 @@ impl Api {
     }
 }
 
-fn ok<T: Serialize>(value: &T) -> Result<Response, GatewayError> {
-    serde_json::to_vec(value)
+/// 200 with `value` in the contract's JSON.
+fn ok<T: WireType>(value: &T) -> Result<Response, GatewayError> {
+    serde_json::to_vec(&Json(value))
         .map(|b| Response::json(200, b))
         .map_err(|e| GatewayError::BadRequest(e.to_string()))
 }

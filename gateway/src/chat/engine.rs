@@ -26,6 +26,7 @@ use super::ids::{new_uuid, now};
 use super::store::embedded::QUEUE_KEY;
 use super::store::Store;
 use super::turns::Turns;
+use super::wire::{Joined, Json};
 use crate::error::GatewayError;
 use crate::runtime::Node;
 use crate::socketio::Io;
@@ -348,13 +349,10 @@ impl Chat {
                 return Err(LifecycleError::Closed.into());
             }
             socket.join(&room(&id));
-            let mut ev = serde_json::json!({ "participant": participant, "conversation": meta });
-            if last_seq.is_some() {
-                ev["recovered"] = page.complete.into();
-            }
-            let _ = socket.emit("system:event", &ev);
+            let recovered = last_seq.map(|_| page.complete);
+            let _ = socket.emit("system:event", &Joined::new(&participant, &meta, recovered));
             for m in &page.messages {
-                let _ = socket.emit("chat:message", m);
+                let _ = socket.emit("chat:message", &Json(m));
                 sent_up_to = m.seq;
             }
             Ok(meta)

@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 use super::engine::{room, Chat};
 use super::socket_ctx::SocketCtx;
 use super::store::redis::keys::Keys;
+use super::wire::Json;
 use crate::error::GatewayError;
 use crate::redis::{Msg, PushInfo, RedisConn};
 
@@ -205,7 +206,7 @@ fn notice(chat: &Chat, room: &str, json: &str) {
     };
     chat.io().for_each_local_member("/", room, |s| {
         let participant = s.with_data(|d: Option<&SocketCtx>| {
-            d.and_then(|d| serde_json::to_string(&d.participant).ok())
+            d.and_then(|d| serde_json::to_string(&Json(&d.participant)).ok())
         });
         if let Some(p) = participant {
             if let Ok(ev) = RawValue::from_string(format!("{body},\"participant\":{p}}}")) {

@@ -2,7 +2,8 @@
 //! the engine over a backend chosen at start.
 //!
 //! Dependencies point one way: `api`, `socket` → `engine` → `exec`, `announce` → `store`;
-//! `housekeeping` → `engine`. Nothing below `engine` knows about REST or sockets.
+//! `housekeeping` → `engine`. Nothing below `engine` knows about REST or sockets. `wire` (the
+//! JSON of core's types) depends on nothing here; any of them may write or read with it.
 //!
 //! - [`config`]: `chat.*` settings (TOML + env).
 //! - [`engine`]: one executor's engine: routing to owners, turns, the public API.
@@ -16,6 +17,7 @@
 //! - [`participant`]: development-mode authentication.
 //! - [`housekeeping`]: timeouts and retention.
 //! - [`ids`]: ids and the clock.
+//! - [`wire`]: the JSON spelling of the domain's types (the contract's field names).
 
 pub mod announce;
 pub mod api;
@@ -30,6 +32,7 @@ pub mod socket;
 pub mod socket_ctx;
 pub mod store;
 pub mod turns;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::rc::Rc;

@@ -17,6 +17,7 @@ use super::engine::Chat;
 use super::ids::now;
 use super::participant::TrustHeaders;
 use super::socket_ctx::{SocketCtx, MAX_IN_FLIGHT};
+use super::wire::Json;
 use crate::error::GatewayError;
 use crate::socketio::{ConnectContext, Event, Namespace, Refusal, Socket};
 
@@ -251,7 +252,7 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
         match result {
             Ok(message) => {
                 if let Some(ack) = ack {
-                    ack.send(&message);
+                    ack.send(&Json(&message));
                 }
             }
             Err(e) => reply_err(ack, e),

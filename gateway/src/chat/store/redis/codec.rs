@@ -1,16 +1,16 @@
-//! Values of the Redis backend: JSON of metadata, messages and queue entries, and the replies
-//! of its scripts. A value that does not decode is reported as corrupt for that conversation
-//! (an error answer for it), never a panic.
+//! Values of the Redis backend: JSON of metadata, messages and queue entries (the contract's
+//! spelling, from `chat::wire`), and the replies of its scripts. A value that does not decode
+//! is reported as corrupt for that conversation (an error answer for it), never a panic.
 
 use livechat_core::{ChatMessage, ConversationMetadata, Notice, QueueEntry, Timestamp};
-use serde::de::DeserializeOwned;
 
+use crate::chat::wire::{self, Announced, Json, WireType};
 use crate::error::GatewayError;
 use crate::redis::Value;
 
 /// Decodes one stored JSON value of `what` (named in the error).
-pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, GatewayError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+pub fn decode<T: WireType>(bytes: &[u8], what: &str) -> Result<T, GatewayError> {
+    wire::decode(bytes).map_err(|e| {
         // Someone (or something) wrote this key: the operator needs to hear about it.
         tracing::warn!(value = what, error = %e, "corrupt value in Redis");
         GatewayError::Corrupt(format!("{what} in Redis does not decode: {e}"))
@@ -35,19 +35,19 @@ pub fn metadata(
 /// assigned one in front).
 pub fn message_without_seq(m: &ChatMessage) -> Result<String, GatewayError> {
     debug_assert_eq!(m.seq, 0);
-    serde_json::to_string(m).map_err(|e| GatewayError::BadRequest(e.to_string()))
+    serde_json::to_string(&Json(m)).map_err(|e| GatewayError::BadRequest(e.to_string()))
 }
 
 /// `{"type":..,"conversation":..}`: a notice as published; each receiving socket's own
 /// participant is spliced in at delivery.
 pub fn notice(kind: Notice, meta: &ConversationMetadata) -> Result<String, GatewayError> {
-    serde_json::to_string(&serde_json::json!({ "type": kind, "conversation": meta }))
+    serde_json::to_string(&Announced::published(&kind, meta))
         .map_err(|e| GatewayError::BadRequest(e.to_string()))
 }
 
 /// A queue entry as stored.
 pub fn entry(e: &QueueEntry) -> Result<String, GatewayError> {
-    serde_json::to_string(e).map_err(|e| GatewayError::BadRequest(e.to_string()))
+    serde_json::to_string(&Json(e)).map_err(|e| GatewayError::BadRequest(e.to_string()))
 }
 
 /// The bytes of a bulk/simple string reply, if it is one.

@@ -34,6 +34,7 @@ use livechat_core::{
 use self::keys::Keys;
 use self::lock::{Lock, LockPolicy};
 use self::scripts::Scripts;
+use crate::chat::wire::Json;
 use crate::error::GatewayError;
 use crate::redis::{RedisConn, Value};
 
@@ -104,7 +105,7 @@ impl RedisStore {
                 args.push("R".into());
                 args.push(expected_version.to_string());
                 args.push(
-                    serde_json::to_string(conversation)
+                    serde_json::to_string(&Json(&**conversation))
                         .map_err(|e| GatewayError::BadRequest(e.to_string()))?,
                 );
                 args.push(conversation.status.as_str().into());
