@@ -33,7 +33,7 @@ log() { printf '[redis-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   log "building (release)"
-  (cd "$ROOT" && cargo build --release -p livechat-gateway --bin livechat -p livechat-loadgen)
+  (cd "$ROOT" && cargo build --release -p livechat-gateway --bin livechat && cargo build --release -p livechat-loadgen)
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -47,7 +47,8 @@ trap cleanup EXIT
 RPORT=$(free_port)
 taskset -c 1 redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no \
   --dir "$OUT" --logfile "$OUT/redis.log" &
-PIDS+=($!)
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
 for _ in $(seq 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 R() { redis-cli -p "$RPORT" "$@"; }
 log "redis-server $(R info server | awk -F: '/redis_version/ {print $2}' | tr -d '\r') on port $RPORT"
@@ -95,23 +96,23 @@ start_node() { # port -> pid
     taskset -c 0 "$LIVECHAT_BIN" serve --listen "127.0.0.1:$1" --executors 1 --no-pin \
     --redis-url "redis://127.0.0.1:$RPORT" >"$OUT/node-$1.log" 2>&1 &
   local pid=$!
-  PIDS+=("$pid")
   for _ in $(seq 200); do grep -q "listening on" "$OUT/node-$1.log" && break; sleep 0.05; done
   echo "$pid"
 }
 commandstats() { R info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_/ {print $1, $3}'; }
 
 P1=$(free_port)
-N1=$(start_node "$P1")
+N1=$(start_node "$P1"); PIDS+=("$N1")
 commandstats >"$OUT/cmdstats-before.txt"
 log "chat pipeline: $CONV conversations, $RATE msgs/s for ${DURATION}s"
 taskset -c 1 "$LOADGEN" --max-seconds 900 chat --url "http://127.0.0.1:$P1" --conversations "$CONV" \
-  --rate "$RATE" --duration "$DURATION" --server-pid "$N1" --label livechat-redis \
+  --rate "$RATE" --duration "$DURATION" --server-pid "$N1" --backend-pid "$REDIS_PID" --label livechat-redis \
   >"$OUT/chat.jsonl" 2> >(tee "$OUT/chat.log" >&2)
 commandstats >"$OUT/cmdstats-after.txt"
-python3 - "$OUT" <<'EOF' | tee "$OUT/commands-per-message.txt"
-import json, sys
-out = sys.argv[1]
+kill "$N1"; wait "$N1" 2>/dev/null || true   # logs its connection's counters on the way out
+python3 - "$OUT" "$OUT/node-$P1.log" <<'EOF2' | tee "$OUT/commands-per-message.txt"
+import json, re, sys
+out, node_log = sys.argv[1], sys.argv[2]
 def load(name):
     d = {}
     for line in open(f"{out}/{name}"):
@@ -120,33 +121,34 @@ def load(name):
     return d
 a, b = load("cmdstats-before.txt"), load("cmdstats-after.txt")
 delta = {k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0) > 0}
-stored = 0
-for line in open(f"{out}/chat.jsonl"):
-    r = json.loads(line)
-    stored += r.get("acked", 0) or int(r.get("stored_per_s", 0) * r.get("duration_s", 0))
-print("commands during the run (includes conversation set-up):", json.dumps(delta, sort_keys=True))
-print("stored messages:", stored)
-if stored:
-    client = {k: v for k, v in delta.items() if k in ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_get", "cmdstat_hmget", "cmdstat_set", "cmdstat_zadd", "cmdstat_subscribe")}
-    print("evalsha per stored message: %.3f" % (delta.get("cmdstat_evalsha", 0) / stored))
-    print("client commands per stored message: %.3f" % (sum(client.values()) / stored))
-EOF
-kill "$N1"; wait "$N1" 2>/dev/null || true
+stored = sum(json.loads(l).get("acked", 0) for l in open(f"{out}/chat.jsonl"))
+plain = re.sub(r"\x1b\[[0-9;]*m", "", open(node_log).read())
+m = re.search(r"redis connection .*?commands=(\d+) writes=(\d+) replies=(\d+)", plain)
+print("Redis commandstats delta (script-internal calls included):", json.dumps(delta, sort_keys=True))
+print("stored messages (acked, all attempts):", stored)
+if m and stored:
+    commands, writes = int(m.group(1)), int(m.group(2))
+    print(f"node's connection: {commands} commands in {writes} writes, conversation set-up included")
+    print("commands sent per stored message: %.3f" % (commands / stored))
+    print("writes (round trips on the wire) per stored message: %.3f" % (writes / stored))
+    print("EVALSHA per stored message (Redis side): %.3f" % (delta.get("cmdstat_evalsha", 0) / stored))
+EOF2
 R flushall >/dev/null
 
 P1=$(free_port)
-N1=$(start_node "$P1")
+N1=$(start_node "$P1"); PIDS+=("$N1")
 log "chat sweep (ack p99 ≤ 5 ms)"
 taskset -c 1 "$LOADGEN" --max-seconds 1200 chat --url "http://127.0.0.1:$P1" --conversations "$CONV" \
   --sweep --rate "$SWEEP_START" --factor 1.3 --duration "$DURATION" --max-steps "$SWEEP_STEPS" \
-  --refine 2 --retries 1 --p99-limit-ms 5 --server-pid "$N1" --label livechat-redis \
+  --refine 2 --retries 1 --p99-limit-ms 5 --server-pid "$N1" --backend-pid "$REDIS_PID" \
+  --label livechat-redis \
   >"$OUT/chat-sweep.jsonl" 2> >(tee "$OUT/chat-sweep.log" >&2)
 kill "$N1"; wait "$N1" 2>/dev/null || true
 R flushall >/dev/null
 
 # ---- 3. Accept race across two nodes
-P1=$(free_port); N1=$(start_node "$P1")
-P2=$(free_port); N2=$(start_node "$P2")
+P1=$(free_port); N1=$(start_node "$P1"); PIDS+=("$N1")
+P2=$(free_port); N2=$(start_node "$P2"); PIDS+=("$N2")
 log "accept race: $ACCEPT_AGENTS agents over 2 nodes × $ACCEPT_CONV conversations"
 taskset -c 1 "$LOADGEN" --max-seconds 900 accept --url "http://127.0.0.1:$P1" --url "http://127.0.0.1:$P2" \
   --conversations "$ACCEPT_CONV" --agents "$ACCEPT_AGENTS" --label livechat-redis-2-nodes \

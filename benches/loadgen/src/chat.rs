@@ -64,6 +64,10 @@ pub struct Args {
     /// Name of the server under test, copied into the JSON results.
     #[arg(long, default_value = "livechat")]
     label: String,
+    /// Pid of the backend the server works with (Redis): its CPU use is reported next to each
+    /// step and not counted as other processes disturbing the run.
+    #[arg(long)]
+    backend_pid: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -364,6 +368,7 @@ impl Ctx<'_> {
         let until = start + Duration::from_secs(a.duration);
         let cpu = CpuMeter::start();
         let server_cpu = PidMeter::start(a.server_pid);
+        let backend_cpu = PidMeter::start(a.backend_pid);
         let foreign = ForeignMeter::start(a.server_pid);
         self.phase.send_replace(Phase {
             rate_each: rate / a.conversations as f64,
@@ -373,7 +378,10 @@ impl Ctx<'_> {
         tokio::time::sleep_until(until.into()).await;
         let cpu_pct = cpu.percent();
         let server_cpu_pct = server_cpu.percent();
-        let foreign_pct = foreign.percent();
+        let backend_cpu_pct = backend_cpu.percent();
+        let foreign_pct = foreign
+            .percent()
+            .map(|f| (f - backend_cpu_pct.unwrap_or(0.0)).max(0.0));
         let disturbed = foreign_pct.is_some_and(|f| f > sweep::DISTURBED_PCT);
         self.phase.send_replace(Phase::idle());
         let drain_end = Instant::now() + Duration::from_secs(10);
@@ -436,7 +444,7 @@ impl Ctx<'_> {
                 "ack_p999_ms": ack.p999_ms, "ack_max_ms": ack.max_ms,
                 "delivery_p50_ms": del.p50_ms, "delivery_p99_ms": del.p99_ms,
                 "delivery_p999_ms": del.p999_ms, "delivery_max_ms": del.max_ms,
-                "loadgen_cpu_pct": cpu_pct, "server_cpu_pct": server_cpu_pct, "foreign_cpu_pct": foreign_pct, "disturbed": disturbed, "missed_tokens": missed,
+                "loadgen_cpu_pct": cpu_pct, "server_cpu_pct": server_cpu_pct, "backend_cpu_pct": backend_cpu_pct, "foreign_cpu_pct": foreign_pct, "disturbed": disturbed, "missed_tokens": missed,
                 "agents_closed": sh.agents_closed.get(), "customers_closed": sh.sends.closed.get(),
                 "ok": ok, "why": why.join("; "),
             })

@@ -131,6 +131,26 @@ impl AppFactory for ChatApp {
             let f =
                 fanout::Fanout::install(r.conn().clone(), r.keys().clone(), Rc::downgrade(&chat));
             chat.set_fanout(f.clone());
+            // What this executor's connection did, for the operator (and the benchmarks'
+            // round trips per message), when the node stops.
+            let (conn, stopping) = (r.conn().clone(), node.stopping());
+            glommio::spawn_local(async move {
+                stopping.await;
+                let s = conn.stats();
+                tracing::info!(
+                    connects = s.connects,
+                    disconnects = s.disconnects,
+                    commands = s.commands,
+                    writes = s.flushes,
+                    replies = s.replies,
+                    pushes = s.pushes,
+                    timeouts = s.timeouts,
+                    refused = s.refused,
+                    script_reloads = s.script_reloads,
+                    "redis connection"
+                );
+            })
+            .detach();
             if chat.is_queue_executor() {
                 glommio::spawn_local(async move {
                     // Until Redis answers; the subscription then survives reconnects.
