@@ -36,6 +36,11 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   (cd "$ROOT" && cargo build --release -p livechat-gateway --bin livechat && cargo build --release -p livechat-loadgen)
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# The node and the loadgen at the highest priority (as in compare.sh): on CPU 1 the loadgen
+# preempts Redis when a reply arrives, so its clock measures the server, not the time slice it
+# waited for behind Redis (without this, p99 at 6,000 msgs/s was 13 ms instead of 3 ms).
+NICE=()
+if nice -n -20 true 2>/dev/null && [[ $(nice -n -20 nice) == -20 ]]; then NICE=(nice -n -20); fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -93,7 +98,7 @@ R flushall >/dev/null
 # ---- 2. The chat pipeline, one node on CPU 0
 start_node() { # port -> pid
   LIVECHAT_CHAT_QUEUE_MAX_CONCURRENT_BY_AGENT=1000000 LIVECHAT_CHAT_REDIS_KEY_PREFIX=lc \
-    taskset -c 0 "$LIVECHAT_BIN" serve --listen "127.0.0.1:$1" --executors 1 --no-pin \
+    "${NICE[@]}" taskset -c 0 "$LIVECHAT_BIN" serve --listen "127.0.0.1:$1" --executors 1 --no-pin \
     --redis-url "redis://127.0.0.1:$RPORT" >"$OUT/node-$1.log" 2>&1 &
   local pid=$!
   for _ in $(seq 200); do grep -q "listening on" "$OUT/node-$1.log" && break; sleep 0.05; done
@@ -105,7 +110,7 @@ P1=$(free_port)
 N1=$(start_node "$P1"); PIDS+=("$N1")
 commandstats >"$OUT/cmdstats-before.txt"
 log "chat pipeline: $CONV conversations, $RATE msgs/s for ${DURATION}s"
-taskset -c 1 "$LOADGEN" --max-seconds 900 chat --url "http://127.0.0.1:$P1" --conversations "$CONV" \
+"${NICE[@]}" taskset -c 1 "$LOADGEN" --max-seconds 900 chat --url "http://127.0.0.1:$P1" --conversations "$CONV" \
   --rate "$RATE" --duration "$DURATION" --server-pid "$N1" --backend-pid "$REDIS_PID" --label livechat-redis \
   >"$OUT/chat.jsonl" 2> >(tee "$OUT/chat.log" >&2)
 commandstats >"$OUT/cmdstats-after.txt"
@@ -138,7 +143,7 @@ R flushall >/dev/null
 P1=$(free_port)
 N1=$(start_node "$P1"); PIDS+=("$N1")
 log "chat sweep (ack p99 ≤ 5 ms)"
-taskset -c 1 "$LOADGEN" --max-seconds 1200 chat --url "http://127.0.0.1:$P1" --conversations "$CONV" \
+"${NICE[@]}" taskset -c 1 "$LOADGEN" --max-seconds 1200 chat --url "http://127.0.0.1:$P1" --conversations "$CONV" \
   --sweep --rate "$SWEEP_START" --factor 1.3 --duration "$DURATION" --max-steps "$SWEEP_STEPS" \
   --refine 2 --retries 1 --p99-limit-ms 5 --server-pid "$N1" --backend-pid "$REDIS_PID" \
   --label livechat-redis \
@@ -150,7 +155,7 @@ R flushall >/dev/null
 P1=$(free_port); N1=$(start_node "$P1"); PIDS+=("$N1")
 P2=$(free_port); N2=$(start_node "$P2"); PIDS+=("$N2")
 log "accept race: $ACCEPT_AGENTS agents over 2 nodes × $ACCEPT_CONV conversations"
-taskset -c 1 "$LOADGEN" --max-seconds 900 accept --url "http://127.0.0.1:$P1" --url "http://127.0.0.1:$P2" \
+"${NICE[@]}" taskset -c 1 "$LOADGEN" --max-seconds 900 accept --url "http://127.0.0.1:$P1" --url "http://127.0.0.1:$P2" \
   --conversations "$ACCEPT_CONV" --agents "$ACCEPT_AGENTS" --label livechat-redis-2-nodes \
   >"$OUT/accept.jsonl" 2> >(tee "$OUT/accept.log" >&2)
 kill "$N1" "$N2"; wait "$N1" "$N2" 2>/dev/null || true

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// An instant, in milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -56,6 +56,21 @@ impl fmt::Display for Timestamp {
         } else {
             DateTime::<Utc>::MAX_UTC
         });
+        if (0..=9999).contains(&t.year()) {
+            // The common case without chrono's format-string interpreter (measured: 1 % of a
+            // busy server's CPU went to parsing the same format string per timestamp).
+            return write!(
+                f,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.timestamp_subsec_millis()
+            );
+        }
         write!(f, "{}", t.format(ISO_MILLIS_UTC))
     }
 }
