@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use serde_json::value::RawValue;
 
 use super::engine::{room, Chat};
@@ -34,6 +35,25 @@ enum Held {
     Notice(String),
 }
 
+/// The subscription of one room channel: resolves once Redis confirmed it; every socket that
+/// joins meanwhile waits for the same confirmation (a backlog read before it could miss what
+/// is published between the read and the subscription).
+type Subscribed = Shared<LocalBoxFuture<'static, Result<(), crate::redis::Error>>>;
+
+/// This executor's local members of one room and its subscription.
+struct Room {
+    members: usize,
+    subscribed: Subscribed,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("members", &self.members)
+            .finish()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Gate {
     resumes: usize,
@@ -45,7 +65,7 @@ struct Gate {
 pub struct Fanout {
     conn: RedisConn,
     keys: Keys,
-    members: RefCell<HashMap<String, usize>>,
+    rooms: RefCell<HashMap<String, Room>>,
     gates: RefCell<HashMap<String, Gate>>,
 }
 
@@ -55,7 +75,7 @@ impl Fanout {
         let fanout = Rc::new(Self {
             conn: conn.clone(),
             keys,
-            members: RefCell::new(HashMap::new()),
+            rooms: RefCell::new(HashMap::new()),
             gates: RefCell::new(HashMap::new()),
         });
         // The handler holds neither the connection nor the engine strongly (no cycle).
@@ -74,19 +94,26 @@ impl Fanout {
         Ok(())
     }
 
-    /// A local socket joins conversation `id`'s room: subscribes if it is the first.
+    /// A local socket joins conversation `id`'s room: subscribes if it is the first, and returns
+    /// once the subscription is confirmed (also for later joiners while it is pending).
     pub async fn join(&self, id: &str) -> Result<(), GatewayError> {
-        let first = {
-            let mut m = self.members.borrow_mut();
-            let n = m.entry(id.to_owned()).or_insert(0);
-            *n += 1;
-            *n == 1
+        let subscribed = {
+            let mut rooms = self.rooms.borrow_mut();
+            let room = rooms.entry(id.to_owned()).or_insert_with(|| {
+                let (conn, channel) = (self.conn.clone(), self.keys.room_channel(id));
+                let fut: LocalBoxFuture<'static, _> =
+                    Box::pin(async move { conn.subscribe(&[channel]).await });
+                Room {
+                    members: 0,
+                    subscribed: fut.shared(),
+                }
+            });
+            room.members += 1;
+            room.subscribed.clone()
         };
-        if first {
-            if let Err(e) = self.conn.subscribe(&[self.keys.room_channel(id)]).await {
-                self.leave(id);
-                return Err(e.into());
-            }
+        if let Err(e) = subscribed.await {
+            self.leave(id);
+            return Err(e.into());
         }
         Ok(())
     }
@@ -94,20 +121,22 @@ impl Fanout {
     /// A local socket left conversation `id`'s room: unsubscribes after the last.
     pub fn leave(&self, id: &str) {
         let last = {
-            let mut m = self.members.borrow_mut();
-            match m.get_mut(id) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
+            let mut rooms = self.rooms.borrow_mut();
+            match rooms.get_mut(id) {
+                Some(r) if r.members > 1 => {
+                    r.members -= 1;
                     false
                 }
                 Some(_) => {
-                    m.remove(id);
+                    rooms.remove(id);
                     true
                 }
                 None => false,
             }
         };
         if last {
+            // Sent after the SUBSCRIBE on the same connection, so Redis applies them in order;
+            // a later join sends a new SUBSCRIBE after this one.
             let (conn, channel) = (self.conn.clone(), self.keys.room_channel(id));
             glommio::spawn_local(async move {
                 if let Err(e) = conn.unsubscribe(&[channel]).await {
