@@ -58,9 +58,9 @@ pub struct ConversationConfig {
     /// Conversations are closed at this age.
     #[serde(deserialize_with = "duration")]
     pub max_duration: Duration,
-    /// Messages kept per conversation for history and resume (embedded backend).
+    /// Messages kept per conversation for history and resume (both backends).
     pub message_buffer: usize,
-    /// Closed conversations are forgotten this long after closing (embedded backend).
+    /// Closed conversations are forgotten this long after closing (both backends).
     #[serde(deserialize_with = "duration")]
     pub retention: Duration,
 }
