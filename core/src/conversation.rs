@@ -60,6 +60,10 @@ pub struct ConversationMetadata {
     pub accepted_at: Option<Timestamp>,
     /// When it closed.
     pub closed_at: Option<Timestamp>,
+    /// Who closed it: the participant's id, or `SYSTEM` for housekeeping.
+    pub closed_by: Option<String>,
+    /// Why: the closer's reason, or `INACTIVITY` / `MAX_DURATION` for housekeeping.
+    pub close_reason: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// Attributes given at start (`channel` among them).

@@ -1,5 +1,11 @@
-//! Analytics events (`chat.lifecycle`, `chat.messages`).
+//! Analytics events: one per lifecycle step and one per stored message, built from what a
+//! commit stored. The gateway writes them as JSON envelopes to the analytics topics
+//! (`chat.lifecycle`, `chat.messages`) or an embedded sink; this module only says what
+//! happened and gives each event an identity that a retry reproduces, so consumers can drop
+//! duplicates.
 
+use crate::conversation::ConversationMetadata;
+use crate::message::ChatMessage;
 use crate::time::Timestamp;
 
 /// The kinds of analytics events.
@@ -18,27 +24,135 @@ pub enum ChatEventType {
 }
 
 impl ChatEventType {
-    /// The topic an event of this type goes to.
-    pub fn topic(self) -> &'static str {
+    /// The contract's name (`CONVERSATION_STARTED`, ...).
+    pub fn as_str(self) -> &'static str {
         match self {
-            Self::MessageReceived => "chat.messages",
-            _ => "chat.lifecycle",
+            Self::ConversationStarted => "CONVERSATION_STARTED",
+            Self::ConversationQueued => "CONVERSATION_QUEUED",
+            Self::ConversationAccepted => "CONVERSATION_ACCEPTED",
+            Self::MessageReceived => "MESSAGE_RECEIVED",
+            Self::ConversationClosed => "CONVERSATION_CLOSED",
         }
     }
 }
 
-/// An analytics event: its id and type, the conversation, when it happened, and what it is
-/// about.
+/// What an event is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventSubject {
+    /// The conversation right after the step (lifecycle events).
+    Conversation(ConversationMetadata),
+    /// A stored message, `seq` assigned ([`ChatEventType::MessageReceived`]).
+    Message(ChatMessage),
+}
+
+/// An analytics event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatEvent {
-    /// Unique id.
-    pub event_id: String,
     /// Type.
     pub kind: ChatEventType,
-    /// Conversation id.
-    pub conversation_id: String,
-    /// When it happened.
+    /// When it happened (the step's `now`; a message's timestamp).
     pub occurred_at: Timestamp,
-    /// The metadata or message concerned.
-    pub payload: serde_json::Value,
+    /// The conversation or message concerned.
+    pub subject: EventSubject,
+}
+
+impl ChatEvent {
+    /// The conversation.
+    pub fn conversation_id(&self) -> &str {
+        match &self.subject {
+            EventSubject::Conversation(c) => &c.id,
+            EventSubject::Message(m) => &m.conversation_id,
+        }
+    }
+
+    /// The message's `seq` (message events only).
+    pub fn seq(&self) -> Option<u64> {
+        match &self.subject {
+            EventSubject::Message(m) => Some(m.seq),
+            EventSubject::Conversation(_) => None,
+        }
+    }
+
+    /// A name for this event that every retry of the same step reproduces, and no other event
+    /// has: the conversation, its version after the step and the type; or the message id. The
+    /// gateway derives the envelope's `eventId` from it.
+    pub fn identity(&self) -> String {
+        match &self.subject {
+            EventSubject::Conversation(c) => {
+                format!("{}/v{}/{}", c.id, c.version, self.kind.as_str())
+            }
+            EventSubject::Message(m) => format!("{}/m/{}", m.conversation_id, m.id),
+        }
+    }
+}
+
+/// The events of one committed step: the lifecycle ones in `kinds` about `conversation` (the
+/// metadata after the step), then one [`ChatEventType::MessageReceived`] per stored message
+/// (system messages included: the transcript on the analytics topic is complete).
+pub fn events_of(
+    kinds: &[ChatEventType],
+    conversation: Option<&ConversationMetadata>,
+    messages: &[ChatMessage],
+    now: Timestamp,
+) -> Vec<ChatEvent> {
+    let mut out = Vec::with_capacity(kinds.len() + messages.len());
+    if let Some(c) = conversation {
+        for &kind in kinds {
+            if kind != ChatEventType::MessageReceived {
+                out.push(ChatEvent {
+                    kind,
+                    occurred_at: now,
+                    subject: EventSubject::Conversation(c.clone()),
+                });
+            }
+        }
+    }
+    for m in messages {
+        out.push(ChatEvent {
+            kind: ChatEventType::MessageReceived,
+            occurred_at: m.timestamp,
+            subject: EventSubject::Message(m.clone()),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::start;
+    use crate::participant::{ChatParticipant, Metadata, ParticipantKind};
+
+    #[test]
+    fn lifecycle_then_one_event_per_message_with_stable_identities() {
+        let c = start(
+            "x".into(),
+            ChatParticipant::new("c", ParticipantKind::Customer, "C"),
+            Metadata::new(),
+            Timestamp(1),
+        )
+        .conversation;
+        let mut m = crate::message::MessageDraft {
+            kind: crate::MessageType::System,
+            sender: ChatParticipant::system(),
+            content: "hi".into(),
+            metadata: Metadata::new(),
+            client_message_id: None,
+        }
+        .into_message("m1".into(), "x", 3, Timestamp(2));
+        m.seq = 3;
+        let kinds = [
+            ChatEventType::ConversationClosed,
+            ChatEventType::MessageReceived,
+        ];
+        let events = events_of(&kinds, Some(&c), &[m], Timestamp(2));
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].kind, ChatEventType::ConversationClosed);
+        assert_eq!(events[0].identity(), "x/v1/CONVERSATION_CLOSED");
+        assert_eq!(events[0].seq(), None);
+        assert_eq!(events[1].kind, ChatEventType::MessageReceived);
+        assert_eq!(events[1].identity(), "x/m/m1");
+        assert_eq!(events[1].seq(), Some(3));
+        assert_eq!(events[1].conversation_id(), "x");
+    }
 }

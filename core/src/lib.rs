@@ -34,7 +34,7 @@ pub use commit::{
 };
 pub use conversation::{ConversationMetadata, ConversationStatus};
 pub use error::LifecycleError;
-pub use event::{ChatEvent, ChatEventType};
+pub use event::{events_of, ChatEvent, ChatEventType, EventSubject};
 pub use lifecycle::{apply, compose, start, Command, Effect, ExpireReason, Notice, Transition};
 pub use message::{ChatMessage, MessageDraft, MessageType};
 pub use participant::{ChatParticipant, Metadata, ParticipantKind, ParticipantKindError};

@@ -149,6 +149,8 @@ pub fn start(
             updated_at: now,
             accepted_at: None,
             closed_at: None,
+            closed_by: None,
+            close_reason: None,
             tags: Vec::new(),
             attributes,
             version: 1,
@@ -273,8 +275,10 @@ pub fn apply(
             };
             let content = format!("{} {verb} the chat.", by.display_name);
             let mut meta = closed_metadata(by.kind.as_str(), &by.display_name);
+            next.closed_by = Some(by.id.clone());
             if let Some(r) = reason.filter(|r| !r.is_empty()) {
-                meta.insert("reason".into(), r.into());
+                meta.insert("reason".into(), r.clone().into());
+                next.close_reason = Some(r);
             }
             close(&mut next, &mut effects, content, meta);
         }
@@ -294,6 +298,8 @@ pub fn apply(
             };
             let mut meta = closed_metadata("SYSTEM", "System");
             meta.insert("reason".into(), reason.into());
+            next.closed_by = Some("SYSTEM".into());
+            next.close_reason = Some(reason.into());
             close(&mut next, &mut effects, content.into(), meta);
         }
         Command::QueueTimeout { enqueued_by } => {

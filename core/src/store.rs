@@ -136,24 +136,69 @@ pub trait ConversationStore {
     ) -> impl Future<Output = Result<bool, Self::Error>>;
 }
 
-/// Durable conversation metadata (PostgreSQL).
+/// What a durable write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The row now holds the given version.
+    Applied,
+    /// The row holds a newer version than the write (`stored`): nothing was written. The
+    /// ephemeral store is behind the durable one (e.g. Redis lost writes); never applied
+    /// silently.
+    Stale {
+        /// The version the row holds.
+        stored: u64,
+    },
+}
+
+/// Durable conversation metadata (PostgreSQL): the record reports and audits read, kept in
+/// step with the ephemeral store one transition at a time.
+///
+/// Versions are the conversation's `version`: a write carries the version after its step and
+/// is applied only over an older (or equal: a re-write of the same step) stored version, so a
+/// late or replayed write can never roll a row back.
 pub trait MetadataRepository {
-    /// The backend's error.
+    /// The backend's error (unreachable, timed out: the step must not happen).
     type Error: std::error::Error;
-    /// Inserts or updates.
-    fn upsert(&self, meta: &ConversationMetadata) -> impl Future<Output = Result<(), Self::Error>>;
-    /// An agent's conversations with one of `statuses`, newest activity first.
+
+    /// Writes the conversation as of `conversation.version` (insert or update).
+    fn write(
+        &self,
+        conversation: &ConversationMetadata,
+    ) -> impl Future<Output = Result<Written, Self::Error>>;
+
+    /// Undoes a write whose step the ephemeral store then refused: the row goes back to
+    /// `before` (deleted when `None`, i.e. the step was the start), only if it still holds the
+    /// version that write gave it (`written_version`).
+    fn revert(
+        &self,
+        id: &str,
+        before: Option<&ConversationMetadata>,
+        written_version: u64,
+    ) -> impl Future<Output = Result<(), Self::Error>>;
+
+    /// Activity (a message) at `at`: `updated_at` moves forward, coalesced (at most one write per
+    /// conversation per interval). Best effort, never waits.
+    fn touch(&self, id: &str, at: Timestamp);
+
+    /// One conversation, as last written.
+    fn get(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ConversationMetadata>, Self::Error>>;
+
+    /// An agent's conversations with one of `statuses` (all when empty), newest activity first.
     fn by_agent(
         &self,
         agent_id: &str,
-        statuses: &[crate::ConversationStatus],
+        statuses: &[ConversationStatus],
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ConversationMetadata>, Self::Error>>;
 }
 
-/// Analytics (Kafka). Best effort: implementations never block a user action.
+/// Analytics (Kafka, a file, the log). Best effort: an implementation never blocks or fails a
+/// user action; what it cannot take it counts as dropped.
 pub trait EventSink {
-    /// Hands an event over; failures are counted and logged by the implementation.
+    /// Hands an event over.
     fn publish(&self, event: ChatEvent);
 }
 
@@ -178,10 +223,10 @@ pub struct Credentials {
     pub fingerprint: Option<String>,
 }
 
-/// Host hooks, called after each effect is applied.
+/// A host's in-process hook: receives every analytics event the node publishes, on the
+/// executor that committed the step, right after the commit. It must not block (hand the
+/// event to a channel for anything slow).
 pub trait EventListener {
-    /// A conversation changed.
-    fn on_conversation(&self, _meta: &ConversationMetadata) {}
-    /// A message was stored.
-    fn on_message(&self, _message: &ChatMessage) {}
+    /// An event (the same ones the sink gets).
+    fn on_event(&self, event: &ChatEvent);
 }

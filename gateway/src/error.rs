@@ -103,6 +103,14 @@ pub enum GatewayError {
     /// A lock stayed taken longer than the bounded wait (503).
     #[error("{0}")]
     Busy(String),
+    /// PostgreSQL could not take a durable write or answer a read (unreachable, timed out,
+    /// its queue full) (503): the step did not happen.
+    #[error("database: {0}")]
+    Database(String),
+    /// The durable record holds a newer version than the live store (the live store lost
+    /// writes): refused rather than rolled back (409).
+    #[error("{0}")]
+    Stale(String),
     /// A client sent more than it may have in flight (429, `too_many_requests`).
     #[error("{0}")]
     TooManyRequests(String),
@@ -121,7 +129,8 @@ impl GatewayError {
             Self::BadRequest(_) => 400,
             Self::Contended(_) => 409,
             Self::Redis(crate::redis::Error::Protocol(_) | crate::redis::Error::Type(_)) => 500,
-            Self::Redis(_) | Self::Busy(_) => 503,
+            Self::Redis(_) | Self::Busy(_) | Self::Database(_) => 503,
+            Self::Stale(_) => 409,
             Self::Corrupt(_) => 500,
             Self::TooManyRequests(_) => 429,
             Self::Lifecycle(e) => match e {

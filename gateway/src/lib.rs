@@ -11,6 +11,9 @@
 //! - [`engineio`]: Engine.IO sessions, polling, WebSocket, upgrade, heartbeat.
 //! - [`socketio`]: Socket.IO packets, namespaces, sockets, rooms, acks, broadcasts.
 //! - [`redis`]: the per-executor pipelined Redis client (RESP3, Pub/Sub, scripts).
+//! - [`iopool`]: the tokio runtime beside the executors, for PostgreSQL and Kafka IO.
+//! - [`durable`]: conversation metadata in PostgreSQL (group-committed, versioned).
+//! - [`events`]: analytics events to Kafka, a file or the log, and the host's listener.
 //! - [`runtime`]: executors, the mesh inbox, connection hand-over, shutdown.
 //! - [`serve`]: run until SIGINT/SIGTERM.
 //!
@@ -42,9 +45,12 @@
 
 pub mod chat;
 pub mod config;
+pub mod durable;
 pub mod engineio;
 pub mod error;
+pub mod events;
 pub mod http;
+pub mod iopool;
 pub mod redis;
 pub mod runtime;
 pub mod serve;

@@ -11,6 +11,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use livechat_gateway::chat::{ChatApp, ChatConfig};
 use livechat_gateway::config::{Cors, GatewayConfig, Transports};
+use livechat_gateway::durable::{self, Durable};
+use livechat_gateway::events::Events;
+use livechat_gateway::iopool::IoPool;
 
 #[derive(Parser, Debug)]
 #[command(name = "livechat", version, about = "Customer live chat backend")]
@@ -23,6 +26,19 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Apply the database migrations this build carries to `chat.database.url`, then exit.
+    Migrate(MigrateArgs),
+}
+
+/// `livechat migrate`.
+#[derive(Args, Debug, Clone)]
+struct MigrateArgs {
+    /// TOML file with `chat.*` settings; `LIVECHAT_CHAT_*` variables override it.
+    #[arg(long, env = "LIVECHAT_CONFIG")]
+    config: Option<PathBuf>,
+    /// PostgreSQL URL (`chat.database.url`).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 /// Gateway flags shared by the binary and the examples.
@@ -68,6 +84,18 @@ struct ServeArgs {
     /// Redis URL (`chat.redis.url`): many nodes share it; unset = embedded single-node backend.
     #[arg(long)]
     redis_url: Option<String>,
+    /// PostgreSQL URL (`chat.database.url`): durable conversation metadata.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Kafka bootstrap brokers (`chat.kafka.brokers`): analytics events.
+    #[arg(long)]
+    kafka_brokers: Option<String>,
+    /// Do not apply database migrations at start (run `livechat migrate` separately).
+    #[arg(long, env = "LIVECHAT_NO_MIGRATE")]
+    no_migrate: bool,
+    /// Worker threads of the IO pool (PostgreSQL and Kafka), beside the executors.
+    #[arg(long, env = "LIVECHAT_IO_THREADS", default_value_t = 1)]
+    io_threads: usize,
 }
 
 impl ServeArgs {
@@ -98,27 +126,87 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => {
-            let mut cfg = args.config();
+        Command::Serve(args) => serve(args),
+        Command::Migrate(args) => {
             let mut chat = ChatConfig::load(args.config.as_deref(), std::env::vars())?;
-            if let Some(url) = &args.redis_url {
-                chat.redis.url = Some(url.clone());
+            if let Some(url) = &args.database_url {
+                chat.database.url = Some(url.clone());
             }
-            let executors = cfg
-                .executors
-                .unwrap_or_else(livechat_shard_router::available_cpus);
-            cfg.executors = Some(executors);
-            tracing::info!(executors, "starting livechat");
-            if chat.redis.url.is_none() {
-                tracing::info!("no Redis, PostgreSQL or Kafka configured: running the embedded single-node backend");
-            }
-            let app = ChatApp::new(chat.clone(), executors)?;
-            tracing::info!(backend = app.backend(), "chat backend");
-            if chat.security.mode == "trust-headers" {
-                tracing::warn!("development mode: participant ids from headers and handshakes are trusted as given");
-            }
-            livechat_gateway::serve::serve_until_signal(cfg, Arc::new(app))?;
+            let io = IoPool::new(1)?;
+            let pool = durable::pool(&chat.database, &io)?;
+            io.block_on(durable::migrate(&pool))?;
+            tracing::info!("database migrations applied");
+            Ok(())
         }
     }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = args.config();
+    let mut chat = ChatConfig::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(url) = &args.redis_url {
+        chat.redis.url = Some(url.clone());
+    }
+    if let Some(url) = &args.database_url {
+        chat.database.url = Some(url.clone());
+    }
+    if let Some(brokers) = &args.kafka_brokers {
+        chat.kafka.brokers = Some(brokers.clone());
+    }
+    let executors = cfg
+        .executors
+        .unwrap_or_else(livechat_shard_router::available_cpus);
+    cfg.executors = Some(executors);
+    tracing::info!(executors, io_threads = args.io_threads, "starting livechat");
+    if chat.redis.url.is_none() && chat.database.url.is_none() && chat.kafka.brokers.is_none() {
+        tracing::info!(
+            "no Redis, PostgreSQL or Kafka configured: running the embedded single-node backend"
+        );
+    }
+    // Before any executor exists, so its threads are not pinned to an executor's core.
+    let io = IoPool::new(args.io_threads)?;
+    let mut app = ChatApp::new(chat.clone(), executors)?;
+    let durable = match &chat.database.url {
+        Some(_) => {
+            let pool = durable::pool(&chat.database, &io)?;
+            if !args.no_migrate {
+                io.block_on(durable::migrate(&pool))?;
+                tracing::info!("database migrations applied");
+            }
+            let d = Durable::start(&chat.database, pool, &io);
+            app = app.with_durable(d.clone());
+            Some(d)
+        }
+        None => None,
+    };
+    let (events, sink) = Events::start(&chat.kafka, &chat.events, &io)?;
+    tracing::info!(
+        backend = app.backend(),
+        durable = durable.is_some(),
+        events = events.sink(),
+        "chat backend"
+    );
+    app = app.with_events(events.clone());
+    if chat.security.mode == "trust-headers" {
+        tracing::warn!(
+            "development mode: participant ids from headers and handshakes are trusted as given"
+        );
+    }
+    let served = livechat_gateway::serve::serve_until_signal(cfg, Arc::new(app));
+    // Every executor has stopped and dropped its handles; these are the last ones, so the
+    // sinks see their channels close, drain and flush.
+    let (event_stats, durable_stats) = (
+        events.stats().clone(),
+        durable.as_ref().map(|d| d.stats().clone()),
+    );
+    drop(events);
+    drop(durable);
+    if let Some(task) = sink {
+        let wait = chat.kafka.message_timeout + Duration::from_secs(1);
+        let _ = io.block_on(async { tokio::time::timeout(wait, task).await });
+    }
+    tracing::info!(events = ?event_stats.snapshot(), database = ?durable_stats.map(|s| s.snapshot()), "IO pool stopped");
+    io.shutdown(chat.database.statement_timeout);
+    served?;
     Ok(())
 }

@@ -8,11 +8,13 @@
 
 use std::rc::Rc;
 
-use livechat_core::{ChatEventType, ChatMessage, ChatParticipant, ConversationMetadata, Notice};
+use livechat_core::store::{EventSink, MetadataRepository};
+use livechat_core::{events_of, ChatMessage, ChatParticipant, ConversationMetadata, Notice};
 use livechat_shard_router::ExecutorId;
 
 use super::engine::{room, Chat};
 use super::exec::Announcement;
+use super::ids::now;
 use super::socket_ctx::SocketCtx;
 use super::wire::{Announced, Joined, Json};
 use crate::error::GatewayError;
@@ -24,9 +26,7 @@ impl Chat {
         if a.is_empty() {
             return;
         }
-        for &kind in &a.events {
-            self.publish(kind, id);
-        }
+        self.publish(id, meta, a);
         // A backend that publishes (Redis) already sent the room events and the queue ping
         // with the commit; every node, this one included, delivers them from its subscription.
         if self.store().publishes() {
@@ -72,9 +72,15 @@ impl Chat {
         }
     }
 
-    /// Analytics: no Kafka yet; the event is logged at debug level.
-    fn publish(&self, kind: ChatEventType, conversation_id: &str) {
-        tracing::debug!(topic = kind.topic(), event = ?kind, conversation = %conversation_id, "chat event");
+    /// Analytics events of a committed step (published once, by the node that committed it),
+    /// and message activity for the durable record (coalesced there).
+    fn publish(&self, id: &str, meta: Option<&ConversationMetadata>, a: &Announcement) {
+        for e in events_of(&a.events, meta, &a.messages, now()) {
+            self.services.events.publish(e);
+        }
+        if let (Some(d), Some(last)) = (&self.services.durable, a.messages.last()) {
+            d.touch(id, last.timestamp);
+        }
     }
 
     /// Sends a resuming socket its join, `system:event` (with `recovered` when it asked for

@@ -184,6 +184,12 @@ pub struct ChatConfig {
     pub housekeeping: HousekeepingConfig,
     /// `chat.redis`.
     pub redis: RedisConfig,
+    /// `chat.database` (PostgreSQL).
+    pub database: crate::durable::DatabaseConfig,
+    /// `chat.kafka`.
+    pub kafka: crate::events::KafkaConfig,
+    /// `chat.events`.
+    pub events: crate::events::EventsConfig,
     /// `chat.security`.
     pub security: SecurityConfig,
     /// `chat.socket`.
@@ -261,7 +267,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use livechat_core::store::{ConversationStore, MessagePage};
+use livechat_core::store::{ConversationStore, MessagePage, MetadataRepository};
 use livechat_core::{
     ChatMessage, ChatParticipant, Command, ConversationMetadata, ConversationStatus,
     LifecycleError, Metadata, QueueEntry,
@@ -31,9 +31,23 @@ use crate::error::GatewayError;
 use crate::runtime::Node;
 use crate::socketio::Io;
 
+/// Most conversations `GET /api/agent/conversations` answers from the durable record (newest
+/// activity first).
+pub const AGENT_HISTORY_LIMIT: usize = 500;
+
 /// The room of a conversation.
 pub fn room(conversation_id: &str) -> String {
     format!("conversation:{conversation_id}")
+}
+
+/// What the engine hands work to besides its store: both live on the IO pool.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// PostgreSQL (the stores write lifecycle steps there; the engine touches activity and
+    /// reads histories).
+    pub durable: Option<crate::durable::Durable>,
+    /// Analytics events.
+    pub events: crate::events::Events,
 }
 
 /// One executor's chat engine.
@@ -46,6 +60,7 @@ pub struct Chat {
     turns: Turns,
     fanout: RefCell<Option<Rc<Fanout>>>,
     pub(super) snapshot_pending: Cell<bool>,
+    pub(super) services: Services,
 }
 
 impl std::fmt::Debug for Chat {
@@ -66,6 +81,7 @@ impl Chat {
         cfg: Arc<ChatConfig>,
         map: Arc<ShardMap>,
         store: Store,
+        services: Services,
     ) -> Rc<Self> {
         let chat = Rc::new(Self {
             node,
@@ -76,6 +92,7 @@ impl Chat {
             turns: Turns::default(),
             fanout: RefCell::new(None),
             snapshot_pending: Cell::new(false),
+            services,
         });
         chat.node.set_extension(chat.clone());
         chat
@@ -210,10 +227,18 @@ impl Chat {
 
     /// Current metadata.
     pub async fn get(&self, id: String) -> Result<ConversationMetadata, GatewayError> {
-        self.on(self.owner(&id), move |chat| async move {
-            chat.store.load(&id).await?.ok_or_else(|| not_found(&id))
-        })
-        .await?
+        let key = id.clone();
+        let live = self
+            .on(self.owner(&id), move |chat| async move {
+                chat.store.load(&key).await
+            })
+            .await??;
+        match (live, &self.services.durable) {
+            (Some(meta), _) => Ok(meta),
+            // Closed and forgotten by the live store: the durable record still has it.
+            (None, Some(d)) => d.get(&id).await?.ok_or_else(|| not_found(&id)),
+            (None, None) => Err(not_found(&id)),
+        }
     }
 
     /// A page of messages with the metadata (see `ConversationStore::messages`).
@@ -252,7 +277,11 @@ impl Chat {
         agent: &str,
         statuses: &[ConversationStatus],
     ) -> Result<Vec<ConversationMetadata>, GatewayError> {
-        self.store.agent_conversations(agent, statuses).await
+        match &self.services.durable {
+            // Indexed, and it still has the conversations the live store forgot.
+            Some(d) => d.by_agent(agent, statuses, AGENT_HISTORY_LIMIT).await,
+            None => self.store.agent_conversations(agent, statuses).await,
+        }
     }
 
     /// Records that a participant was seen now (best effort, in the background).

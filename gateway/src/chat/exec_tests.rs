@@ -113,7 +113,8 @@ where
                 return;
             };
             let node = Node::new(Arc::new(GatewayConfig::default()), port);
-            let inner = EmbeddedStore::install(&node, Arc::new(ShardMap::new(1)), 100, 60_000);
+            let inner =
+                EmbeddedStore::install(&node, Arc::new(ShardMap::new(1)), 100, 60_000, None);
             let store = Rc::new(Faulty {
                 inner,
                 fail_loads: Cell::new(0),
@@ -458,7 +459,7 @@ fn a_full_queue_owner_mailbox_refuses_the_commit_whole() {
             };
             let port = ports.swap_remove(i);
             let node = Node::new(Arc::new(GatewayConfig::default()), port);
-            let store = EmbeddedStore::install(&node, map, 100, 60_000);
+            let store = EmbeddedStore::install(&node, map, 100, 60_000, None);
             let id = create(&*store, new_uuid(), customer(), Metadata::new(), clock())
                 .await
                 .unwrap()

@@ -41,7 +41,10 @@ use std::sync::Arc;
 use livechat_shard_router::ShardMap;
 
 pub use config::ChatConfig;
-pub use engine::Chat;
+pub use engine::{Chat, Services};
+
+use crate::durable::Durable;
+use crate::events::Events;
 
 use crate::engineio::{EngineApp, Session, SessionHandler};
 use crate::http::RequestHead;
@@ -55,6 +58,8 @@ pub struct ChatApp {
     redis: Option<crate::redis::RedisConfig>,
     io: SocketIo,
     executors: usize,
+    durable: Option<Durable>,
+    events: Events,
 }
 
 impl ChatApp {
@@ -75,7 +80,21 @@ impl ChatApp {
             redis,
             io: SocketIo::new().namespace(socket::namespace()),
             executors,
+            durable: None,
+            events: Events::log(),
         })
+    }
+
+    /// Writes every lifecycle step to PostgreSQL through `durable` (started on the IO pool).
+    pub fn with_durable(mut self, durable: Durable) -> Self {
+        self.durable = Some(durable);
+        self
+    }
+
+    /// Publishes analytics events to `events` (by default: the debug log).
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = events;
+        self
     }
 
     /// The backend this node runs, for the start-up log.
@@ -95,6 +114,7 @@ impl ChatApp {
                 map.clone(),
                 conv.message_buffer,
                 self.cfg.redis.presence_ttl.as_millis() as i64,
+                self.durable.clone(),
             )),
             Some(r) => {
                 // Validated in `new`; a connection connects on first use and after each loss.
@@ -109,7 +129,11 @@ impl ChatApp {
                     presence_ttl: self.cfg.redis.presence_ttl,
                     lock: store::redis::lock::LockPolicy::default(),
                 };
-                store::Store::Redis(Rc::new(store::RedisStore::new(conn, cfg)))
+                store::Store::Redis(Rc::new(store::RedisStore::new(
+                    conn,
+                    cfg,
+                    self.durable.clone(),
+                )))
             }
         }
     }
@@ -126,7 +150,17 @@ impl AppFactory for ChatApp {
         let io = self.io.build_io(node);
         let map = Arc::new(ShardMap::new(self.executors));
         let store = self.store(node, &map);
-        let chat = Chat::install(node.clone(), io.clone(), self.cfg.clone(), map, store);
+        let chat = Chat::install(
+            node.clone(),
+            io.clone(),
+            self.cfg.clone(),
+            map,
+            store,
+            Services {
+                durable: self.durable.clone(),
+                events: self.events.clone(),
+            },
+        );
         if let store::Store::Redis(r) = chat.store() {
             let f =
                 fanout::Fanout::install(r.conn().clone(), r.keys().clone(), Rc::downgrade(&chat));

@@ -2,8 +2,11 @@
 //! "acceptedAt","closedAt","tags","attributes","version"}`, `status` one of `OPEN`, `QUEUED`,
 //! `ASSIGNED`, `CLOSED`.
 //!
-//! Absent optional values are written as `null` (never left out); reading takes a missing
-//! `agent`, `acceptedAt`, `closedAt` as `null` and missing `tags` / `attributes` as empty.
+//! Absent optional values are written as `null` (never left out) — except `closedBy` and
+//! `closeReason` (after `closedAt`), added later and written only once a conversation is
+//! closed, so everything else reads byte for byte as before. Reading takes a missing `agent`,
+//! `acceptedAt`, `closedAt`, `closedBy`, `closeReason` as `null` and missing `tags` /
+//! `attributes` as empty.
 
 use livechat_core::{
     ChatParticipant, ConversationMetadata, ConversationStatus, Metadata, Timestamp,
@@ -50,6 +53,12 @@ struct ConversationMetadataDef {
     accepted_at: Option<Timestamp>,
     #[serde(with = "field", default)]
     closed_at: Option<Timestamp>,
+    /// Who closed it (written only once set, so open conversations read as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    closed_by: Option<String>,
+    /// Why (written only once set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    close_reason: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
     #[serde(default)]
@@ -98,6 +107,8 @@ mod tests {
             updated_at: Timestamp(1_763_033_763_352),
             accepted_at: Some(Timestamp(1_763_033_763_353)),
             closed_at: None,
+            closed_by: None,
+            close_reason: None,
             tags: vec!["vip".into()],
             attributes,
             version: 3,

@@ -90,6 +90,8 @@ mod tests {
             updated_at: Timestamp(0),
             accepted_at: None,
             closed_at: None,
+            closed_by: None,
+            close_reason: None,
             tags: Vec::new(),
             attributes: Metadata::new(),
             version: 1,

@@ -25,7 +25,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use livechat_core::store::{ConversationStore, Cutoffs, Due, MessagePage};
+use livechat_core::store::{
+    ConversationStore, Cutoffs, Due, MessagePage, MetadataRepository, Written,
+};
 use livechat_core::{
     Commit, Committed, ConversationMetadata, ConversationStatus, ExpireReason, MetaWrite,
     QueueEntry, Refusal, Timestamp,
@@ -34,6 +36,7 @@ use livechat_shard_router::{ExecutorId, RouterError, ShardMap};
 
 use self::cell::{Appended, ConversationCell};
 use self::queue::QueueState;
+use crate::durable::Durable;
 use crate::error::GatewayError;
 use crate::runtime::Node;
 
@@ -49,6 +52,8 @@ pub struct EmbeddedStore {
     presence_ttl_ms: i64,
     cells: RefCell<HashMap<String, Rc<ConversationCell>>>,
     queue: QueueState,
+    /// PostgreSQL, when configured: every lifecycle step is written there first.
+    durable: Option<Durable>,
     presence: RefCell<HashMap<String, Timestamp>>,
 }
 
@@ -59,6 +64,7 @@ impl EmbeddedStore {
         map: Arc<ShardMap>,
         message_buffer: usize,
         presence_ttl_ms: i64,
+        durable: Option<Durable>,
     ) -> Rc<Self> {
         let store = Rc::new(Self {
             node: node.clone(),
@@ -67,6 +73,7 @@ impl EmbeddedStore {
             presence_ttl_ms,
             cells: RefCell::new(HashMap::new()),
             queue: QueueState::default(),
+            durable,
             presence: RefCell::new(HashMap::new()),
         });
         node.set_extension(store.clone());
@@ -123,6 +130,49 @@ impl EmbeddedStore {
         due
     }
 
+    /// The parts of a commit that wait (the cell is marked `committing` meanwhile): the
+    /// durable write of a lifecycle step (PostgreSQL, when configured), then the queue and
+    /// slot changes on the queue owner. A failed durable write refuses the step before
+    /// anything changed (503); a queue refusal after it puts the durable row back (if that
+    /// fails too, the row is one version ahead until the next step rewrites it — the durable
+    /// write allows an equal version for exactly this).
+    async fn durable_then_queue(
+        &self,
+        c: &Commit,
+        cell: Option<&Rc<ConversationCell>>,
+    ) -> Result<Result<Option<usize>, Refusal>, GatewayError> {
+        let written = match (&self.durable, &c.write) {
+            (Some(d), MetaWrite::Replace { conversation, .. }) => {
+                match d.write(conversation).await? {
+                    Written::Applied => Some((d, conversation.version)),
+                    Written::Stale { stored } => {
+                        return Err(GatewayError::Stale(format!(
+                            "conversation {} is at version {stored} in the database, ahead of this step ({})",
+                            c.conversation_id, conversation.version
+                        )))
+                    }
+                }
+            }
+            _ => None,
+        };
+        if c.queue.is_none() && c.agent.is_none() {
+            return Ok(Ok(None));
+        }
+        let (queue, agent, conv) = (c.queue.clone(), c.agent.clone(), c.conversation_id.clone());
+        let applied = self
+            .call(self.queue_owner(), move |s| {
+                s.queue.apply(&conv, queue, agent)
+            })
+            .await;
+        if let (Some((d, version)), Err(_) | Ok(Err(_))) = (written, &applied) {
+            let before = cell.map(|c| c.meta.borrow().clone());
+            if let Err(e) = d.revert(&c.conversation_id, before.as_ref(), version).await {
+                tracing::warn!(conversation = %c.conversation_id, error = %e, "durable row not put back; the next step rewrites it");
+            }
+        }
+        applied
+    }
+
     fn prune_presence(&self, now: Timestamp) {
         let ttl = self.presence_ttl_ms;
         self.presence
@@ -141,12 +191,13 @@ impl ConversationStore for EmbeddedStore {
     async fn commit(&self, c: Commit) -> Result<Result<Committed, Refusal>, GatewayError> {
         let id = c.conversation_id.clone();
         let existing = self.cell(&id);
-        // Checks on the conversation part, before anything changes anywhere.
-        let cell = match (&c.write, existing) {
+        // Checks on the conversation part, before anything changes anywhere. `None`: a start
+        // (the cell is created once the step is sure to happen).
+        let target = match (&c.write, existing) {
             (
                 MetaWrite::Replace {
-                    conversation,
                     expected_version: 0,
+                    ..
                 },
                 None,
             ) => {
@@ -154,12 +205,7 @@ impl ConversationStore for EmbeddedStore {
                     // A start never touches the queue; refusing keeps the no-await rule simple.
                     return Ok(Err(Refusal::Conflict));
                 }
-                let cell = Rc::new(ConversationCell::new(
-                    (**conversation).clone(),
-                    self.message_buffer,
-                ));
-                self.cells.borrow_mut().insert(id.clone(), cell.clone());
-                cell
+                None
             }
             (
                 MetaWrite::Replace {
@@ -178,17 +224,17 @@ impl ConversationStore for EmbeddedStore {
                 if cell.meta.borrow().version != *expected_version || cell.committing.get() {
                     return Ok(Err(Refusal::Conflict));
                 }
-                cell
+                Some(cell)
             }
             (MetaWrite::Touch { .. }, Some(cell)) => {
                 if cell.meta.borrow().status == ConversationStatus::Closed {
                     return Ok(Err(Refusal::Closed));
                 }
-                cell
+                Some(cell)
             }
         };
         // A retried message (same clientMessageId): nothing is written.
-        if let [m] = c.append.as_slice() {
+        if let (Some(cell), [m]) = (&target, c.append.as_slice()) {
             if let Some(first) = m
                 .client_message_id
                 .as_deref()
@@ -200,21 +246,36 @@ impl ConversationStore for EmbeddedStore {
                 }));
             }
         }
-        let mut position = None;
-        if c.queue.is_some() || c.agent.is_some() {
-            let (queue, agent, conv) = (c.queue, c.agent, id.clone());
+        // Only a lifecycle step marks the cell: messages never wait here, and must not clear
+        // the mark of a step that does.
+        let marked = target
+            .as_ref()
+            .filter(|_| matches!(c.write, MetaWrite::Replace { .. }));
+        if let Some(cell) = marked {
             cell.committing.set(true);
-            let applied = self
-                .call(self.queue_owner(), move |s| {
-                    s.queue.apply(&conv, queue, agent)
-                })
-                .await;
-            cell.committing.set(false);
-            match applied? {
-                Ok(p) => position = p,
-                Err(refusal) => return Ok(Err(refusal)),
-            }
         }
+        let result = self.durable_then_queue(&c, target.as_ref()).await;
+        if let Some(cell) = marked {
+            cell.committing.set(false);
+        }
+        let position = match result? {
+            Ok(p) => p,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let cell = match target {
+            Some(cell) => cell,
+            None => {
+                let MetaWrite::Replace { conversation, .. } = &c.write else {
+                    return Ok(Err(Refusal::NotFound));
+                };
+                let cell = Rc::new(ConversationCell::new(
+                    (**conversation).clone(),
+                    self.message_buffer,
+                ));
+                self.cells.borrow_mut().insert(id.clone(), cell.clone());
+                cell
+            }
+        };
         // The conversation part: synchronous, cannot fail.
         match c.write {
             MetaWrite::Replace { conversation, .. } => *cell.meta.borrow_mut() = *conversation,

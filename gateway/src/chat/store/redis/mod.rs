@@ -25,7 +25,9 @@ pub mod scripts;
 
 use std::time::Duration;
 
-use livechat_core::store::{ConversationStore, Cutoffs, Due, MessagePage};
+use livechat_core::store::{
+    ConversationStore, Cutoffs, Due, MessagePage, MetadataRepository, Written,
+};
 use livechat_core::{
     AgentChange, ChatMessage, Commit, Committed, ConversationMetadata, ConversationStatus,
     MetaWrite, QueueChange, QueueEntry, Refusal, Timestamp,
@@ -35,6 +37,7 @@ use self::keys::Keys;
 use self::lock::{Lock, LockPolicy};
 use self::scripts::Scripts;
 use crate::chat::wire::Json;
+use crate::durable::Durable;
 use crate::error::GatewayError;
 use crate::redis::{RedisConn, Value};
 
@@ -62,6 +65,8 @@ pub struct RedisStore {
     cfg: RedisStoreConfig,
     /// Where the slot repair's SCAN goes on next sweep.
     scan_cursor: std::cell::Cell<u64>,
+    /// PostgreSQL, when configured: every lifecycle step is written there first.
+    durable: Option<Durable>,
 }
 
 /// The outcome of the conversation script.
@@ -73,13 +78,14 @@ enum Scripted {
 
 impl RedisStore {
     /// A store over `conn`.
-    pub fn new(conn: RedisConn, cfg: RedisStoreConfig) -> Self {
+    pub fn new(conn: RedisConn, cfg: RedisStoreConfig, durable: Option<Durable>) -> Self {
         Self {
             conn,
             keys: Keys::new(&cfg.prefix),
             scripts: Scripts::default(),
             cfg,
             scan_cursor: std::cell::Cell::new(0),
+            durable,
         }
     }
 
@@ -284,7 +290,25 @@ impl RedisStore {
             }
             _ => {}
         }
-        // 2. The decision: the conversation's compare-and-set.
+        // 2. The durable record (PostgreSQL, when configured), still under the lock: only if
+        // Redis holds the version the step was decided on, so no other node can commit this
+        // conversation between the check and the compare-and-set below (they all take this
+        // lock), and a failed write refuses the step before Redis changed.
+        let mut durable = None;
+        if let Some(d) = &self.durable {
+            match self.durable_step(d, &id, expected, &next).await {
+                Ok(Ok(before)) => durable = Some((d, before)),
+                Ok(Err(refusal)) => {
+                    self.undo(&id, undo_claim, undo_add).await;
+                    return Ok(Err(refusal));
+                }
+                Err(e) => {
+                    self.undo(&id, undo_claim, undo_add).await;
+                    return Err(e);
+                }
+            }
+        }
+        // 3. The decision: the conversation's compare-and-set.
         let step = self.conversation_step(&c).await;
         let applied = match &step {
             Ok(Scripted::Stored(_)) => true,
@@ -299,6 +323,13 @@ impl RedisStore {
         };
         if !applied {
             self.undo(&id, undo_claim, undo_add).await;
+            if let Some((d, before)) = durable {
+                // Only when the lock's lease ran out mid-step (another node committed in
+                // between): put the durable row back.
+                if let Err(e) = d.revert(&id, Some(&before), next.version).await {
+                    tracing::warn!(conversation = %id, error = %e, "durable row not put back; the next step rewrites it");
+                }
+            }
             return match step? {
                 Scripted::Refused(r) => Ok(Err(r)),
                 Scripted::Duplicate(_) | Scripted::Stored(_) => Ok(Err(Refusal::Conflict)),
@@ -308,9 +339,32 @@ impl RedisStore {
             Ok(Scripted::Stored(seqs)) => seqs,
             _ => Vec::new(),
         };
-        // 3. What follows from it; a failure here is repaired by the scan, not undone.
+        // 4. What follows from it; a failure here is repaired by the scan, not undone.
         self.after_commit(&id, &c, &next).await;
         Ok(Ok(Self::stored(c, seqs, position)))
+    }
+
+    /// Under the conversation's lock: checks that Redis still holds `expected`, then writes
+    /// `next` to the durable record. `Ok(Ok(before))`: written (with what Redis held, to put
+    /// back if the step then fails); a refusal: Redis moved on (conflict: decide again).
+    async fn durable_step(
+        &self,
+        d: &Durable,
+        id: &str,
+        expected: u64,
+        next: &ConversationMetadata,
+    ) -> Result<Result<ConversationMetadata, Refusal>, GatewayError> {
+        let before = match self.load(id).await? {
+            Some(b) if b.version == expected => b,
+            Some(_) => return Ok(Err(Refusal::Conflict)),
+            None => return Ok(Err(Refusal::NotFound)),
+        };
+        match d.write(next).await? {
+            Written::Applied => Ok(Ok(before)),
+            Written::Stale { stored } => Err(GatewayError::Stale(format!(
+                "conversation {id} is at version {stored} in the database, ahead of Redis ({expected}); refusing to roll it back"
+            ))),
+        }
     }
 
     /// Undoes step 1 of a refused commit (best effort: what stays is repaired by the scan).
@@ -429,6 +483,14 @@ impl ConversationStore for RedisStore {
                 conversation,
             } if c.queue.is_none() && c.agent.is_none() => {
                 let (id, created) = (c.conversation_id.as_str(), conversation.created_at.millis());
+                // The durable row first: a start the database did not take does not happen.
+                if let Some(d) = &self.durable {
+                    if let Written::Stale { stored } = d.write(conversation).await? {
+                        return Err(GatewayError::Stale(format!(
+                            "conversation {id} already exists in the database (version {stored})"
+                        )));
+                    }
+                }
                 let mut index = redis::pipe();
                 index
                     .cmd("ZADD")
@@ -445,12 +507,17 @@ impl ConversationStore for RedisStore {
                 let idx = self.pipeline(&index);
                 let step = self.conversation_step(&c);
                 let (idx, step) = futures_lite::future::zip(idx, step).await;
-                idx?;
-                Ok(match step? {
-                    Scripted::Stored(seqs) => Ok(Self::stored(c, seqs, None)),
+                let outcome = idx.and(step).map(|step| match step {
+                    Scripted::Stored(seqs) => Ok(seqs),
                     Scripted::Refused(r) => Err(r),
                     Scripted::Duplicate(_) => Err(Refusal::Conflict),
-                })
+                });
+                if let (Some(d), Err(_) | Ok(Err(_))) = (&self.durable, &outcome) {
+                    if let Err(e) = d.revert(id, None, conversation.version).await {
+                        tracing::warn!(conversation = %id, error = %e, "durable row of a failed start not removed");
+                    }
+                }
+                Ok(outcome?.map(|seqs| Self::stored(c, seqs, None)))
             }
             _ => {
                 let lock = self.lock(&c.conversation_id).await?;

@@ -29,6 +29,7 @@ fn store(url: &str, prefix: &str) -> RedisStore {
             presence_ttl: Duration::from_secs(60),
             lock: LockPolicy::default(),
         },
+        None,
     )
 }
 

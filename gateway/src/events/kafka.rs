@@ -1,0 +1,155 @@
+//! The Kafka sink: an idempotent rdkafka producer (`enable.idempotence=true`: acks from all
+//! in-sync replicas, ordered retries, no duplicates from retries), compressed, with a small
+//! linger so bursts share batches. Record key = conversation id, so one conversation's events
+//! keep their order within a partition. Runs on: the IO pool; librdkafka's own threads do the
+//! network IO and report deliveries to [`Reports`].
+//!
+//! Best effort: `send` never waits. A full producer queue, or a record the broker did not take
+//! within `chat.kafka.message-timeout` (broker down), is counted as dropped; librdkafka
+//! reconnects by itself, so events flow again when the broker is back.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use livechat_core::ChatEvent;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use super::file::lines;
+use super::stats::EventStats;
+use super::KafkaConfig;
+use crate::error::GatewayError;
+
+/// Counts delivery reports (librdkafka's thread).
+pub struct Reports {
+    stats: Arc<EventStats>,
+}
+
+impl ClientContext for Reports {}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.stats.delivered.fetch_add(1, Relaxed);
+            }
+            Err((e, _)) => self.stats.drop_records(1, &format!("not delivered: {e}")),
+        }
+    }
+}
+
+/// The producer and what it needs to run.
+pub struct KafkaSink {
+    producer: ThreadedProducer<Reports>,
+    stats: Arc<EventStats>,
+}
+
+fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig, GatewayError> {
+    let brokers = cfg
+        .brokers
+        .as_deref()
+        .ok_or_else(|| GatewayError::Config("chat.kafka.brokers is not set".into()))?;
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("client.id", &cfg.client_id);
+    Ok(c)
+}
+
+impl KafkaSink {
+    /// The producer for `cfg` (connects in the background; a bad setting stops the start).
+    pub fn new(cfg: &KafkaConfig, stats: Arc<EventStats>) -> Result<Self, GatewayError> {
+        let mut c = client_config(cfg)?;
+        c.set("enable.idempotence", "true")
+            .set("compression.type", &cfg.compression)
+            .set("linger.ms", cfg.linger.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                cfg.message_timeout.as_millis().max(1).to_string(),
+            );
+        let producer = c
+            .create_with_context(Reports {
+                stats: stats.clone(),
+            })
+            .map_err(|e| GatewayError::Config(format!("chat.kafka: {e}")))?;
+        Ok(Self { producer, stats })
+    }
+
+    /// Sends events until every sender is gone, then flushes (bounded by the message timeout).
+    pub async fn run(self, cfg: KafkaConfig, rx: flume::Receiver<ChatEvent>) {
+        if cfg.create_topics {
+            create_topics(&cfg).await;
+        }
+        while let Ok(event) = rx.recv_async().await {
+            for (topic, bytes) in lines(&event, &cfg) {
+                let record = BaseRecord::to(&topic)
+                    .key(event.conversation_id())
+                    .payload(&bytes);
+                if let Err((e, _)) = self.producer.send(record) {
+                    let why = match e {
+                        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                            "the producer queue is full"
+                        }
+                        _ => "the producer refused the record",
+                    };
+                    self.stats.drop_records(1, why);
+                }
+            }
+        }
+        let (producer, wait) = (self.producer, cfg.message_timeout);
+        let flushed = tokio::task::spawn_blocking(move || producer.flush(wait)).await;
+        match flushed {
+            Ok(Ok(())) => tracing::info!("analytics events flushed to Kafka"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "analytics events not all flushed"),
+            Err(e) => tracing::warn!(error = %e, "analytics flush did not finish"),
+        }
+    }
+}
+
+/// Creates both topics if missing (an admin request; refusals are logged, not fatal: the
+/// operator may have created them, or forbid creation).
+pub async fn create_topics(cfg: &KafkaConfig) {
+    let admin: AdminClient<DefaultClientContext> = match client_config(cfg).and_then(|c| {
+        c.create()
+            .map_err(|e| GatewayError::Config(format!("chat.kafka: {e}")))
+    }) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot create Kafka topics");
+            return;
+        }
+    };
+    let topics: Vec<NewTopic<'_>> = [&cfg.lifecycle_topic, &cfg.messages_topic]
+        .into_iter()
+        .map(|t| {
+            NewTopic::new(
+                t,
+                cfg.partitions.max(1),
+                TopicReplication::Fixed(cfg.replication_factor),
+            )
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    match admin.create_topics(&topics, &opts).await {
+        Ok(results) => {
+            for r in results {
+                match r {
+                    Ok(t) => tracing::info!(topic = %t, "Kafka topic created"),
+                    Err((t, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                        tracing::debug!(topic = %t, "Kafka topic exists")
+                    }
+                    Err((t, code)) => {
+                        tracing::warn!(topic = %t, error = %code, "Kafka topic not created")
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "Kafka topics not created (is the broker up?)"),
+    }
+}
