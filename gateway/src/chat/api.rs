@@ -31,6 +31,7 @@ enum Route {
     Accept,
     AgentMessages,
     AgentClose,
+    Metrics,
 }
 
 /// The `/api` router of one executor.
@@ -55,6 +56,7 @@ impl Default for Api {
                 Route::AgentMessages,
             ),
             ("/api/agent/conversations/{id}/close", Route::AgentClose),
+            ("/metrics", Route::Metrics),
         ] {
             let _ = router.insert(path, route);
         }
@@ -370,6 +372,11 @@ async fn handle(
             }
             ok(&page.messages)
         }
+        (Route::Metrics, &Method::GET) => Ok(Response::new(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            super::metrics::render(chat).into_bytes(),
+        )),
         (Route::AgentClose, &Method::POST) => {
             let b: CloseBody = json_body(body, false)?;
             let asked = b.agent_id.or_else(|| header(req, "x-agent-id"));

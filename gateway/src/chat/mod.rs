@@ -17,6 +17,7 @@
 //! - [`participant`]: development-mode authentication.
 //! - [`housekeeping`]: timeouts and retention.
 //! - [`ids`]: ids and the clock.
+//! - [`metrics`]: `GET /metrics` (Prometheus text).
 //! - [`wire`]: the JSON spelling of the domain's types (the contract's field names).
 
 pub mod announce;
@@ -27,6 +28,7 @@ pub mod exec;
 pub mod fanout;
 pub mod housekeeping;
 pub mod ids;
+pub mod metrics;
 pub mod participant;
 pub mod socket;
 pub mod socket_ctx;

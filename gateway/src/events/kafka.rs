@@ -8,7 +8,7 @@
 //! within `chat.kafka.message-timeout` (broker down), is counted as dropped; librdkafka
 //! reconnects by itself, so events flow again when the broker is back.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
+};
 use rdkafka::ClientContext;
 
 use super::file::lines;
@@ -25,9 +27,11 @@ use super::stats::EventStats;
 use super::KafkaConfig;
 use crate::error::GatewayError;
 
-/// Counts delivery reports (librdkafka's thread).
+/// Counts delivery reports (librdkafka's thread), and notes when records time out: then the
+/// producer is rebuilt before the next send (see [`KafkaSink::run`]).
 pub struct Reports {
     stats: Arc<EventStats>,
+    stalled: Arc<AtomicBool>,
 }
 
 impl ClientContext for Reports {}
@@ -40,7 +44,15 @@ impl ProducerContext for Reports {
             Ok(_) => {
                 self.stats.delivered.fetch_add(1, Relaxed);
             }
-            Err((e, _)) => self.stats.drop_records(1, &format!("not delivered: {e}")),
+            Err((e, _)) => {
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::Fatal)
+                ) {
+                    self.stalled.store(true, Relaxed);
+                }
+                self.stats.drop_records(1, &format!("not delivered: {e}"))
+            }
         }
     }
 }
@@ -49,6 +61,8 @@ impl ProducerContext for Reports {
 pub struct KafkaSink {
     producer: ThreadedProducer<Reports>,
     stats: Arc<EventStats>,
+    stalled: Arc<AtomicBool>,
+    config: ClientConfig,
 }
 
 fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig, GatewayError> {
@@ -65,28 +79,70 @@ fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig, GatewayError> {
 impl KafkaSink {
     /// The producer for `cfg` (connects in the background; a bad setting stops the start).
     pub fn new(cfg: &KafkaConfig, stats: Arc<EventStats>) -> Result<Self, GatewayError> {
-        let mut c = client_config(cfg)?;
-        c.set("enable.idempotence", "true")
+        let mut config = client_config(cfg)?;
+        config
+            .set("enable.idempotence", "true")
             .set("compression.type", &cfg.compression)
             .set("linger.ms", cfg.linger.as_millis().to_string())
             .set(
                 "message.timeout.ms",
                 cfg.message_timeout.as_millis().max(1).to_string(),
             );
-        let producer = c
+        let stalled = Arc::new(AtomicBool::new(false));
+        let producer = Self::producer(&config, &stats, &stalled)?;
+        Ok(Self {
+            producer,
+            stats,
+            stalled,
+            config,
+        })
+    }
+
+    fn producer(
+        config: &ClientConfig,
+        stats: &Arc<EventStats>,
+        stalled: &Arc<AtomicBool>,
+    ) -> Result<ThreadedProducer<Reports>, GatewayError> {
+        config
             .create_with_context(Reports {
                 stats: stats.clone(),
+                stalled: stalled.clone(),
             })
-            .map_err(|e| GatewayError::Config(format!("chat.kafka: {e}")))?;
-        Ok(Self { producer, stats })
+            .map_err(|e| GatewayError::Config(format!("chat.kafka: {e}")))
+    }
+
+    /// After records timed out (the broker was unreachable for a whole message timeout) or a
+    /// fatal error: a new producer, the old one's queue purged (those records are counted as
+    /// dropped by their reports). An idempotent producer whose broker forgot its producer id —
+    /// a broker that lost its state — retries that id forever; a new one starts clean.
+    async fn rebuild(&mut self) {
+        let fresh = match Self::producer(&self.config, &self.stats, &self.stalled) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "Kafka producer not rebuilt; keeping the old one");
+                return;
+            }
+        };
+        self.stalled.store(false, Relaxed);
+        let old = std::mem::replace(&mut self.producer, fresh);
+        tracing::warn!("Kafka records timed out: producer rebuilt");
+        // Dropping a producer joins its threads: not on a runtime worker.
+        let _ = tokio::task::spawn_blocking(move || {
+            old.purge(PurgeConfig::default().queue().inflight());
+            drop(old);
+        })
+        .await;
     }
 
     /// Sends events until every sender is gone, then flushes (bounded by the message timeout).
-    pub async fn run(self, cfg: KafkaConfig, rx: flume::Receiver<ChatEvent>) {
+    pub async fn run(mut self, cfg: KafkaConfig, rx: flume::Receiver<ChatEvent>) {
         if cfg.create_topics {
             create_topics(&cfg).await;
         }
         while let Ok(event) = rx.recv_async().await {
+            if self.stalled.load(Relaxed) {
+                self.rebuild().await;
+            }
             for (topic, bytes) in lines(&event, &cfg) {
                 let record = BaseRecord::to(&topic)
                     .key(event.conversation_id())

@@ -1,0 +1,115 @@
+//! `GET /metrics`: the node's counters in the Prometheus text format, encoded by
+//! `prometheus-client`. Values are read at scrape time from where they are kept (node-wide
+//! drop counters, the IO pool's database and event counters), so nothing on the hot path
+//! knows about metrics.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::registry::Registry;
+
+use super::engine::Chat;
+
+/// The text of one scrape.
+pub fn render(chat: &Chat) -> String {
+    let mut r = Registry::with_prefix("livechat");
+    let mut counter = |name: &str, help: &str, v: u64| {
+        r.register(name, help, ConstCounter::new(v));
+    };
+    let c = chat.counters().snapshot();
+    counter(
+        "mesh_full",
+        "Cross-executor messages refused: mailbox full",
+        c.mesh_full,
+    );
+    counter(
+        "mesh_disconnected",
+        "Cross-executor messages dropped: executor stopped",
+        c.mesh_disconnected,
+    );
+    counter(
+        "outbox_overflow",
+        "Sessions closed because their send queue was full",
+        c.outbox_overflow,
+    );
+    counter(
+        "broadcast_stale_member",
+        "Broadcast deliveries skipped: session already gone",
+        c.broadcast_stale_member,
+    );
+    counter("late_acks", "Acks dropped: late or unknown id", c.late_acks);
+    counter(
+        "chat_flood_refused",
+        "chat:message refused: too many in flight on the socket",
+        c.chat_flood_refused,
+    );
+    let e = chat.services.events.stats().snapshot();
+    counter(
+        "events_published",
+        "Analytics events published by the executors",
+        e.published,
+    );
+    counter(
+        "events_delivered",
+        "Analytics records the sink confirmed",
+        e.delivered,
+    );
+    counter(
+        "events_dropped",
+        "Analytics events or records given up (buffer full, broker unreachable)",
+        e.dropped,
+    );
+    if let Some(d) = &chat.services.durable {
+        let d = d.stats().snapshot();
+        counter(
+            "database_commits",
+            "Group-commit statements written to PostgreSQL",
+            d.commits,
+        );
+        counter(
+            "database_rows",
+            "Conversation rows those statements carried",
+            d.rows,
+        );
+        counter(
+            "database_stale",
+            "Durable writes refused: the row held a newer version",
+            d.stale,
+        );
+        counter(
+            "database_errors",
+            "Failed PostgreSQL statements",
+            d.write_errors,
+        );
+        counter(
+            "database_reverts",
+            "Durable writes undone after the live store refused the step",
+            d.reverts,
+        );
+        counter(
+            "database_queue_full",
+            "Durable requests refused: the writer's queue was full",
+            d.queue_full,
+        );
+        counter(
+            "database_touches",
+            "Conversations whose message activity was written",
+            d.touches_written,
+        );
+        counter(
+            "database_touches_dropped",
+            "Message activity not kept for PostgreSQL",
+            d.touches_dropped,
+        );
+        counter("database_reads", "Reads from PostgreSQL", d.reads);
+        counter(
+            "database_read_errors",
+            "Failed reads from PostgreSQL",
+            d.read_errors,
+        );
+    }
+    let mut out = String::new();
+    if let Err(e) = encode(&mut out, &r) {
+        tracing::warn!(error = %e, "metrics not encoded");
+    }
+    out
+}
