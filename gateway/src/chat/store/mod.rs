@@ -11,6 +11,9 @@
 pub mod embedded;
 pub mod redis;
 
+#[cfg(test)]
+mod durable_tests;
+
 use livechat_core::store::{ConversationStore, Cutoffs, Due, MessagePage};
 use livechat_core::{
     Commit, Committed, ConversationMetadata, ConversationStatus, QueueEntry, Refusal, Timestamp,
