@@ -102,6 +102,7 @@ impl Durable {
             stats.clone(),
             cfg.touch_interval,
             cfg.touch_capacity,
+            limits,
         ));
         Self {
             writes,

@@ -295,7 +295,9 @@ pub async fn run_toucher(
     stats: Arc<DurableStats>,
     interval: Duration,
     capacity: usize,
+    limits: (Duration, Duration),
 ) {
+    let wait = deadline(limits.0, limits.1);
     let mut pending: HashMap<String, i64> = HashMap::new();
     let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -307,16 +309,21 @@ pub async fn run_toucher(
                     continue;
                 }
                 Err(_) => {
-                    write_touches(&pool, &mut pending, &stats).await;
+                    write_touches(&pool, &mut pending, &stats, wait).await;
                     return;
                 }
             },
-            _ = tick.tick() => write_touches(&pool, &mut pending, &stats).await,
+            _ = tick.tick() => write_touches(&pool, &mut pending, &stats, wait).await,
         }
     }
 }
 
-async fn write_touches(pool: &PgPool, pending: &mut HashMap<String, i64>, stats: &DurableStats) {
+async fn write_touches(
+    pool: &PgPool,
+    pending: &mut HashMap<String, i64>,
+    stats: &DurableStats,
+    wait: Duration,
+) {
     if pending.is_empty() {
         return;
     }
@@ -324,20 +331,26 @@ async fn write_touches(pool: &PgPool, pending: &mut HashMap<String, i64>, stats:
         .iter()
         .map(|(id, at)| serde_json::json!({"id": id, "at": at}))
         .collect();
-    match sqlx::query(row::TOUCH)
+    let write = sqlx::query(row::TOUCH)
         .bind(Value::Array(rows))
-        .execute(pool)
-        .await
-    {
-        Ok(_) => {
+        .execute(pool);
+    match tokio::time::timeout(wait, write).await {
+        Ok(Ok(_)) => {
             stats
                 .touches_written
                 .fetch_add(pending.len() as u64, Relaxed);
             pending.clear();
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             stats.write_errors.fetch_add(1, Relaxed);
             tracing::warn!(conversations = pending.len(), error = %e, "activity not written yet; retried next interval");
+        }
+        Err(_) => {
+            stats.write_errors.fetch_add(1, Relaxed);
+            tracing::warn!(
+                conversations = pending.len(),
+                "activity write timed out; retried next interval"
+            );
         }
     }
 }

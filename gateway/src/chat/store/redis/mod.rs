@@ -11,11 +11,13 @@
 //!   dedupe, `seq`, append, trim, publish;
 //! - a start is the index entries, then one script creating the conversation, in one write;
 //! - every other step takes the conversation's lock, then: the agent claim (agent slot, refuses
-//!   over the cap) or the queue add / expiry check (queue slot); then the conversation script
-//!   (version compare-and-set, the only point of decision); then the queue removal, the agent
-//!   release and the index updates. A refused compare-and-set undoes the first part; a crash
-//!   in between leaves only states the housekeeping scan repairs (a queue entry of a
-//!   conversation that is not QUEUED, a held slot without the assignment).
+//!   over the cap) or the queue add / expiry check (queue slot); then, with PostgreSQL
+//!   configured, the version check and the durable row (a failed write refuses the step);
+//!   then the conversation script (version compare-and-set, the only point of decision); then
+//!   the queue removal, the agent release and the index updates. A refused compare-and-set or
+//!   durable write undoes the first part; a crash in between leaves only states the
+//!   housekeeping scan repairs (a queue entry of a conversation that is not QUEUED, a held slot
+//!   without the assignment) or the next step rewrites (a durable row one step ahead).
 
 pub mod codec;
 pub mod keys;
