@@ -12,6 +12,7 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 # PostgreSQL server binaries for the throwaway test database (unless one is given).
 if [ -z "${LIVECHAT_TEST_DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need_apt+=(postgresql)
@@ -79,6 +80,20 @@ if [ -z "${LIVECHAT_TEST_REDIS_URL:-}" ]; then
 fi
 echo "== JavaScript chat tests, Redis backend ($LIVECHAT_TEST_REDIS_URL), 1 to 3 nodes"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs)
+
+# The same chat suite with durable metadata on (every lifecycle step writes PostgreSQL first),
+# on both backends, in a database of its own.
+js_db=$(python3 - "$LIVECHAT_TEST_DATABASE_URL" "lc_js_$$" <<'EOF'
+import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1])
+print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))
+EOF
+)
+psql "$LIVECHAT_TEST_DATABASE_URL" -qc "CREATE DATABASE lc_js_$$" >/dev/null
+cleanup_cmds+=("psql '$LIVECHAT_TEST_DATABASE_URL' -qc 'DROP DATABASE IF EXISTS lc_js_$$' >/dev/null 2>&1")
+echo "== JavaScript chat tests with PostgreSQL ($js_db), Redis backend, then embedded"
+(cd tests/js && LIVECHAT_TEST_CHAT_DATABASE_URL="$js_db" node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs)
+(cd tests/js && LIVECHAT_TEST_REDIS_URL= LIVECHAT_TEST_CHAT_DATABASE_URL="$js_db" node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs)
 
 echo "== Python client tests (python-socketio; PostgreSQL and Kafka with confluent-kafka, psycopg)"
 venv="$root/target/py-venv"

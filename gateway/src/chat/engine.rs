@@ -35,6 +35,25 @@ use crate::socketio::Io;
 /// activity first).
 pub const AGENT_HISTORY_LIMIT: usize = 500;
 
+/// `live` and `durable` together, one entry per conversation (the live one when both have it),
+/// newest activity first, at most `limit`.
+fn merge_newest_first(
+    live: Vec<ConversationMetadata>,
+    durable: Vec<ConversationMetadata>,
+    limit: usize,
+) -> Vec<ConversationMetadata> {
+    let held: std::collections::HashSet<String> = live.iter().map(|c| c.id.clone()).collect();
+    let mut all: Vec<ConversationMetadata> = live
+        .into_iter()
+        .chain(durable.into_iter().filter(|c| !held.contains(&c.id)))
+        .collect();
+    // Stable: the live list is already in order (its ties broken by activity stamps the
+    // durable rows do not have), and stays so.
+    all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    all.truncate(limit);
+    all
+}
+
 /// The room of a conversation.
 pub fn room(conversation_id: &str) -> String {
     format!("conversation:{conversation_id}")
@@ -277,11 +296,23 @@ impl Chat {
         agent: &str,
         statuses: &[ConversationStatus],
     ) -> Result<Vec<ConversationMetadata>, GatewayError> {
-        match &self.services.durable {
-            // Indexed, and it still has the conversations the live store forgot.
-            Some(d) => d.by_agent(agent, statuses, AGENT_HISTORY_LIMIT).await,
-            None => self.store.agent_conversations(agent, statuses).await,
-        }
+        let Some(d) = &self.services.durable else {
+            return self.store.agent_conversations(agent, statuses).await;
+        };
+        // PostgreSQL has every conversation, the forgotten ones too, but its activity lags by up
+        // to `touch-interval`; the live store has the current activity of the ones it holds.
+        // Both, the live copy winning, newest activity first.
+        let (live, durable) = futures_lite::future::zip(
+            self.store.agent_conversations(agent, statuses),
+            d.by_agent(agent, statuses, AGENT_HISTORY_LIMIT),
+        )
+        .await;
+        let live = live?;
+        let durable = durable.unwrap_or_else(|e| {
+            tracing::warn!(agent = %agent, error = %e, "agent history without PostgreSQL: live conversations only");
+            Vec::new()
+        });
+        Ok(merge_newest_first(live, durable, AGENT_HISTORY_LIMIT))
     }
 
     /// Records that a participant was seen now (best effort, in the background).

@@ -13,6 +13,10 @@
 //   LIVECHAT_TEST_REDIS_URL    when set, every chat server runs the Redis backend on
 //                              it (each server start with a key prefix of its own, so
 //                              tests never see each other's queue or conversations)
+//   LIVECHAT_TEST_CHAT_DATABASE_URL
+//                              when set, every chat server also keeps durable metadata in
+//                              this PostgreSQL database (chat.database.url): the contract
+//                              must hold unchanged with the durable write in every step
 //   LIVECHAT_TEST_VERBOSE=1    forward the server's stdout/stderr to ours
 //
 // Like lib/server.mjs (which starts the example binaries by name), every wait
@@ -79,6 +83,10 @@ export function startChatServer({ executors, config = {}, extraArgs = [], redisP
   if (redisUrl && !usingChatStub) {
     const prefix = redisPrefix || `lc-test-${randomUUID().slice(0, 12)}`;
     config = { ...config, 'chat.redis': { url: redisUrl, 'key-prefix': prefix, ...(config['chat.redis'] || {}) } };
+  }
+  const dbUrl = process.env.LIVECHAT_TEST_CHAT_DATABASE_URL;
+  if (dbUrl && !usingChatStub) {
+    config = { ...config, 'chat.database': { url: dbUrl, ...(config['chat.database'] || {}) } };
   }
   const dir = mkdtempSync(join(tmpdir(), 'livechat-chat-test-'));
   const configFile = join(dir, 'livechat.toml');
