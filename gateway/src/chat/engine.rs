@@ -49,7 +49,7 @@ fn merge_newest_first(
         .collect();
     // Stable: the live list is already in order (its ties broken by activity stamps the
     // durable rows do not have), and stays so.
-    all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    all.sort_by_key(|c| std::cmp::Reverse(c.updated_at));
     all.truncate(limit);
     all
 }
