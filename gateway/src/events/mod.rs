@@ -18,6 +18,9 @@ pub mod file;
 pub mod kafka;
 pub mod stats;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use livechat_core::store::{EventListener, EventSink};
