@@ -75,8 +75,10 @@ impl Chat {
     /// Analytics events of a committed step (published once, by the node that committed it),
     /// and message activity for the durable record (coalesced there).
     fn publish(&self, id: &str, meta: Option<&ConversationMetadata>, a: &Announcement) {
-        for e in events_of(&a.events, meta, &a.messages, now()) {
-            self.services.events.publish(e);
+        if self.services.events.wanted() {
+            for e in events_of(&a.events, meta, &a.messages, now()) {
+                self.services.events.publish(e);
+            }
         }
         if let (Some(d), Some(last)) = (&self.services.durable, a.messages.last()) {
             d.touch(id, last.timestamp);

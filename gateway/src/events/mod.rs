@@ -107,6 +107,14 @@ impl Events {
         self
     }
 
+    /// Whether publishing does anything: a sink, a listener, or the debug log enabled. The
+    /// engine skips building events otherwise (the zero-config default's hot path).
+    pub fn wanted(&self) -> bool {
+        self.tx.is_some()
+            || self.listener.is_some()
+            || tracing::enabled!(target: "livechat::events", tracing::Level::DEBUG)
+    }
+
     /// `kafka`, `file` or `log`.
     pub fn sink(&self) -> &'static str {
         self.kind
