@@ -16,6 +16,12 @@ Kafka helpers (PyPI confluent-kafka):
   read_topic(brokers, topic, until, timeout) -> [Record(key, value, partition, offset)]
     reads a topic from the beginning by assigning its partitions directly (no consumer
     group: joining one through tansu takes ~20 s) and decodes the values as JSON.
+  read_topic_to_end(brokers, topic, timeout) -> [Record]
+    everything the topic holds now (everything acknowledged before the call), found by
+    producing a marker record to each partition and reading up to it.
+
+Redis: `ThrowawayRedis` (redis-server on a free loopback port, no persistence; `.url`),
+`free_port()`.
 
 Environment: LIVECHAT_CACHE_DIR (where the broker binary is cached, see kafka-broker.sh).
 """
@@ -272,3 +278,160 @@ def read_topic(
                 )
     finally:
         consumer.close()
+
+
+def read_topic_to_end(brokers: str, topic: str, timeout: float = 30.0) -> list:
+    """Reads every record `topic` holds now: everything acknowledged to any producer before the
+    call, on every partition. Returns [] if the topic does not exist.
+
+    How: a marker record (value {"readToEndMarker": <uuid>}, no key) is produced to each
+    partition, then the partitions are read from the beginning until each one's marker is seen;
+    the markers themselves (this and earlier calls') are left out. (Watermarks are not used: tansu
+    0.6's ListOffsets answers a stale high watermark after a multi-record batch.) The markers stay
+    in the topic: filter records by key.
+
+    Together with a producer's delivery counter this gives an exact view ("all N acknowledged
+    records are in, and nothing else") without waiting for something not to arrive."""
+    import uuid
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"livechat-test-reader-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "allow.auto.create.topics": False,
+        }
+    )
+    records: list = []
+    try:
+        md = consumer.list_topics(topic, timeout=max(0.5, min(10.0, deadline - time.monotonic())))
+        t = md.topics.get(topic)
+        if t is None or t.error is not None or not t.partitions:
+            return records
+        partitions = sorted(t.partitions)
+        marker = str(uuid.uuid4())
+        failures: list = []
+        producer = Producer({"bootstrap.servers": brokers, "enable.idempotence": False, "acks": "all"})
+        for p in partitions:
+            producer.produce(
+                topic,
+                value=json.dumps({"readToEndMarker": marker}).encode(),
+                partition=p,
+                on_delivery=lambda err, _msg: failures.append(err) if err is not None else None,
+            )
+        left = producer.flush(max(0.5, deadline - time.monotonic()))
+        if left or failures:
+            raise RuntimeError(f"read_topic_to_end({topic!r}): markers not delivered ({left} pending, errors {failures})")
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        done: set = set()
+        while len(done) < len(partitions):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"read_topic_to_end({topic!r}): the markers of partitions {sorted(set(partitions) - done)} "
+                    f"not read within {timeout}s ({len(records)} records read)"
+                )
+            for msg in consumer.consume(num_messages=500, timeout=min(0.2, remaining)):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF or err.retriable():
+                        continue
+                    raise RuntimeError(f"read_topic_to_end({topic!r}): {err}")
+                p = msg.partition()
+                if p in done:
+                    continue
+                raw, key = msg.value(), msg.key()
+                value = json.loads(raw) if raw is not None else None
+                if isinstance(value, dict) and "readToEndMarker" in value:
+                    if value["readToEndMarker"] == marker:
+                        done.add(p)
+                    continue
+                records.append(
+                    Record(
+                        key=key.decode("utf-8") if key is not None else None,
+                        value=value,
+                        partition=p,
+                        offset=msg.offset(),
+                    )
+                )
+        return records
+    finally:
+        consumer.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis (throwaway)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThrowawayRedis:
+    """`redis-server` on a free loopback port, no persistence: `with ThrowawayRedis() as r: r.url`.
+
+    `url` is redis://127.0.0.1:PORT/0. Needs redis-server (and redis-cli for callers that use it)
+    on PATH."""
+
+    START_TIMEOUT_S = 10
+
+    def __init__(self) -> None:
+        self.proc: Optional[subprocess.Popen] = None
+        self.url = ""
+
+    def start(self) -> str:
+        import socket
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server not found on PATH (apt-get install redis-server)")
+        port = free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--daemonize", "no", "--loglevel", "warning"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + self.START_TIMEOUT_S
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited at start (code {self.proc.returncode})")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() >= deadline:
+                self.close()
+                raise RuntimeError(f"redis-server did not answer PING within {self.START_TIMEOUT_S}s")
+            time.sleep(0.05)
+        self.url = f"redis://127.0.0.1:{port}/0"
+        return self.url
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> "ThrowawayRedis":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
