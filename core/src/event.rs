@@ -87,13 +87,13 @@ impl ChatEvent {
 }
 
 /// The events of one committed step: the lifecycle ones in `kinds` about `conversation` (the
-/// metadata after the step), then one [`ChatEventType::MessageReceived`] per stored message
-/// (system messages included: the transcript on the analytics topic is complete).
+/// metadata after the step; they happened at its `updated_at`, the step's instant), then one
+/// [`ChatEventType::MessageReceived`] per stored message at its timestamp (system messages
+/// included: the transcript on the analytics topic is complete).
 pub fn events_of(
     kinds: &[ChatEventType],
     conversation: Option<&ConversationMetadata>,
     messages: &[ChatMessage],
-    now: Timestamp,
 ) -> Vec<ChatEvent> {
     let mut out = Vec::with_capacity(kinds.len() + messages.len());
     if let Some(c) = conversation {
@@ -101,7 +101,7 @@ pub fn events_of(
             if kind != ChatEventType::MessageReceived {
                 out.push(ChatEvent {
                     kind,
-                    occurred_at: now,
+                    occurred_at: c.updated_at,
                     subject: EventSubject::Conversation(c.clone()),
                 });
             }
@@ -145,7 +145,8 @@ mod tests {
             ChatEventType::ConversationClosed,
             ChatEventType::MessageReceived,
         ];
-        let events = events_of(&kinds, Some(&c), &[m], Timestamp(2));
+        let events = events_of(&kinds, Some(&c), &[m]);
+        assert_eq!(events[0].occurred_at, c.updated_at);
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].kind, ChatEventType::ConversationClosed);
         assert_eq!(events[0].identity(), "x/v1/CONVERSATION_CLOSED");

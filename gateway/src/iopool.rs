@@ -5,9 +5,18 @@
 //! inherit that executor's CPU pinning, and its workers would compete with the executor for
 //! the core. Executors never poll a tokio future (they have no tokio context); they reach the
 //! services here over bounded flume channels and await a flume reply, which needs no runtime.
+//!
+//! Shutdown is explicit, not "when the last sender is gone": [`IoPool::shutdown`] tells every
+//! service to stop, and each drains what is already queued, flushes, and ends; the pool waits
+//! for them (bounded). Waiting for the channels to close would wait for every executor's
+//! engine to be dropped, which a process that is exiting need not do.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::error::GatewayError;
 
@@ -15,6 +24,36 @@ use crate::error::GatewayError;
 #[derive(Debug)]
 pub struct IoPool {
     runtime: tokio::runtime::Runtime,
+    stop: watch::Sender<bool>,
+    services: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A service's view of the pool's shutdown.
+#[derive(Debug, Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once shutdown begins.
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|s| *s).await;
+    }
+
+    /// The next request of `rx`: waits for one until shutdown begins, then only takes what is
+    /// already queued; `None` when there is nothing more to do.
+    pub async fn next<T>(&mut self, rx: &flume::Receiver<T>) -> Option<T> {
+        if self.is_stopping() {
+            return rx.try_recv().ok();
+        }
+        tokio::select! {
+            got = rx.recv_async() => got.ok(),
+            _ = self.wait() => rx.try_recv().ok(),
+        }
+    }
 }
 
 impl IoPool {
@@ -27,12 +66,29 @@ impl IoPool {
             .enable_time()
             .build()
             .map_err(|e| GatewayError::Startup(format!("cannot start the IO pool: {e}")))?;
-        Ok(Self { runtime })
+        Ok(Self {
+            runtime,
+            stop: watch::channel(false).0,
+            services: Mutex::new(Vec::new()),
+        })
     }
 
-    /// The runtime's handle (services spawn their tasks on it).
+    /// The runtime's handle.
     pub fn handle(&self) -> &tokio::runtime::Handle {
         self.runtime.handle()
+    }
+
+    /// What a service watches to know when to drain and end.
+    pub fn stop_signal(&self) -> Stop {
+        Stop(self.stop.subscribe())
+    }
+
+    /// Runs a service (a long-lived task that ends after [`Stop`] fires); shutdown waits for it.
+    pub fn spawn_service(&self, f: impl Future<Output = ()> + Send + 'static) {
+        let h = self.runtime.spawn(f);
+        if let Ok(mut s) = self.services.lock() {
+            s.push(h);
+        }
     }
 
     /// Runs `f` to completion on the pool, from a thread that is not an executor (`main`,
@@ -41,8 +97,21 @@ impl IoPool {
         self.runtime.block_on(f)
     }
 
-    /// Stops the pool, giving running tasks up to `grace` to finish.
-    pub fn shutdown(self, grace: Duration) {
-        self.runtime.shutdown_timeout(grace);
+    /// Tells every service to drain, flush and end, waits up to `grace` for them, then stops
+    /// the runtime. True when every service ended in time.
+    pub fn shutdown(self, grace: Duration) -> bool {
+        let _ = self.stop.send(true);
+        let services = self
+            .services
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        let done = self.runtime.block_on(async {
+            tokio::time::timeout(grace, futures_util::future::join_all(services))
+                .await
+                .is_ok()
+        });
+        self.runtime.shutdown_timeout(Duration::from_millis(200));
+        done
     }
 }

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use livechat_gateway::chat::{ChatApp, ChatConfig};
 use livechat_gateway::config::{Cors, GatewayConfig, Transports};
 use livechat_gateway::durable::{self, Durable};
+use livechat_gateway::events::kafka::FLUSH_AT_STOP;
 use livechat_gateway::events::Events;
 use livechat_gateway::iopool::IoPool;
 
@@ -179,7 +180,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let (events, sink) = Events::start(&chat.kafka, &chat.events, &io)?;
+    let events = Events::start(&chat.kafka, &chat.events, &io)?;
     tracing::info!(
         backend = app.backend(),
         durable = durable.is_some(),
@@ -193,20 +194,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let served = livechat_gateway::serve::serve_until_signal(cfg, Arc::new(app));
-    // Every executor has stopped and dropped its handles; these are the last ones, so the
-    // sinks see their channels close, drain and flush.
-    let (event_stats, durable_stats) = (
-        events.stats().clone(),
-        durable.as_ref().map(|d| d.stats().clone()),
+    // Every executor has stopped: the IO services drain what is queued, flush, and end.
+    let grace = chat.database.statement_timeout + FLUSH_AT_STOP + Duration::from_secs(1);
+    let drained = io.shutdown(grace);
+    tracing::info!(
+        drained,
+        events = ?events.stats().snapshot(),
+        database = ?durable.as_ref().map(|d| d.stats().snapshot()),
+        "IO pool stopped"
     );
-    drop(events);
-    drop(durable);
-    if let Some(task) = sink {
-        let wait = chat.kafka.message_timeout + Duration::from_secs(1);
-        let _ = io.block_on(async { tokio::time::timeout(wait, task).await });
-    }
-    tracing::info!(events = ?event_stats.snapshot(), database = ?durable_stats.map(|s| s.snapshot()), "IO pool stopped");
-    io.shutdown(chat.database.statement_timeout);
     served?;
     Ok(())
 }

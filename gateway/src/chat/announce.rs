@@ -14,7 +14,6 @@ use livechat_shard_router::ExecutorId;
 
 use super::engine::{room, Chat};
 use super::exec::Announcement;
-use super::ids::now;
 use super::socket_ctx::SocketCtx;
 use super::wire::{Announced, Joined, Json};
 use crate::error::GatewayError;
@@ -76,7 +75,7 @@ impl Chat {
     /// and message activity for the durable record (coalesced there).
     fn publish(&self, id: &str, meta: Option<&ConversationMetadata>, a: &Announcement) {
         if self.services.events.wanted() {
-            for e in events_of(&a.events, meta, &a.messages, now()) {
+            for e in events_of(&a.events, meta, &a.messages) {
                 self.services.events.publish(e);
             }
         }

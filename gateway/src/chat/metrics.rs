@@ -45,17 +45,17 @@ pub fn render(chat: &Chat) -> String {
     let e = chat.services.events.stats().snapshot();
     counter(
         "events_published",
-        "Analytics events published by the executors",
+        "Analytics events published by the executors (a message event becomes two records: lifecycle and messages topics)",
         e.published,
     );
     counter(
         "events_delivered",
-        "Analytics records the sink confirmed",
+        "Analytics records the sink confirmed (Kafka delivery reports, file lines)",
         e.delivered,
     );
     counter(
         "events_dropped",
-        "Analytics events or records given up (buffer full, broker unreachable)",
+        "Analytics given up: events when the buffer was full, records the broker did not take",
         e.dropped,
     );
     if let Some(d) = &chat.services.durable {

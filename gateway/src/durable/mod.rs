@@ -82,23 +82,25 @@ impl Durable {
         let (writes, write_rx) = flume::bounded(cfg.queue_capacity.max(1));
         let (reads, read_rx) = flume::bounded(cfg.queue_capacity.max(1));
         let (touches, touch_rx) = flume::bounded(cfg.queue_capacity.max(1));
-        let h = io.handle();
-        h.spawn(writer::run_writer(
+        io.spawn_service(writer::run_writer(
             pool.clone(),
             write_rx,
+            io.stop_signal(),
             stats.clone(),
             cfg.batch_max.max(1),
             limits,
         ));
-        h.spawn(writer::run_readers(
+        io.spawn_service(writer::run_readers(
             pool.clone(),
             read_rx,
+            io.stop_signal(),
             stats.clone(),
             limits,
         ));
-        h.spawn(writer::run_toucher(
+        io.spawn_service(writer::run_toucher(
             pool,
             touch_rx,
+            io.stop_signal(),
             stats.clone(),
             cfg.touch_interval,
             cfg.touch_capacity,

@@ -19,6 +19,7 @@ use sqlx::PgPool;
 
 use super::row::{self, Row};
 use super::stats::DurableStats;
+use crate::iopool::Stop;
 
 /// A write waiting in a batch, with where its answer goes.
 type Pending = (
@@ -78,10 +79,11 @@ fn deadline(statement_timeout: Duration, acquire: Duration) -> Duration {
     statement_timeout + acquire + Duration::from_millis(500)
 }
 
-/// The writer loop: until every sender is gone and the queue is drained.
+/// The writer loop: until shutdown (or every sender is gone) and the queue is drained.
 pub async fn run_writer(
     pool: PgPool,
     rx: flume::Receiver<WriteReq>,
+    mut stop: Stop,
     stats: Arc<DurableStats>,
     batch_max: usize,
     limits: (Duration, Duration),
@@ -90,9 +92,9 @@ pub async fn run_writer(
     let wait = deadline(limits.0, limits.1);
     loop {
         if waiting.is_empty() {
-            match rx.recv_async().await {
-                Ok(r) => waiting.push_back(r),
-                Err(_) => return,
+            match stop.next(&rx).await {
+                Some(r) => waiting.push_back(r),
+                None => return,
             }
         }
         while waiting.len() < batch_max * 2 {
@@ -219,11 +221,12 @@ async fn revert(
 pub async fn run_readers(
     pool: PgPool,
     rx: flume::Receiver<ReadReq>,
+    mut stop: Stop,
     stats: Arc<DurableStats>,
     limits: (Duration, Duration),
 ) {
     let wait = deadline(limits.0, limits.1);
-    while let Ok(req) = rx.recv_async().await {
+    while let Some(req) = stop.next(&rx).await {
         let (pool, stats) = (pool.clone(), stats.clone());
         tokio::spawn(async move {
             stats.reads.fetch_add(1, Relaxed);
@@ -287,11 +290,12 @@ fn decode(r: Row, stats: &DurableStats) -> Option<ConversationMetadata> {
 }
 
 /// The toucher loop: collects activity per conversation and writes it once per `interval`
-/// (one statement for all); a failed write keeps the entries for the next round. When every
-/// sender is gone it writes what it holds once more and ends.
+/// (one statement for all); a failed write keeps the entries for the next round. At shutdown
+/// it writes what it holds once more and ends.
 pub async fn run_toucher(
     pool: PgPool,
     rx: flume::Receiver<(String, Timestamp)>,
+    mut stop: Stop,
     stats: Arc<DurableStats>,
     interval: Duration,
     capacity: usize,
@@ -303,12 +307,12 @@ pub async fn run_toucher(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            got = rx.recv_async() => match got {
-                Ok((id, at)) => {
+            got = stop.next(&rx) => match got {
+                Some((id, at)) => {
                     note(&mut pending, id, at.millis(), capacity, &stats);
                     continue;
                 }
-                Err(_) => {
+                None => {
                     write_touches(&pool, &mut pending, &stats, wait).await;
                     return;
                 }

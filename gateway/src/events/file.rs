@@ -12,6 +12,7 @@ use super::stats::EventStats;
 use super::{event_id, KafkaConfig};
 use crate::chat::wire::event::Envelope;
 use crate::error::GatewayError;
+use crate::iopool::Stop;
 
 /// Opens `path` for appending (created if missing): a bad path stops the start.
 pub fn open(path: &Path) -> Result<std::fs::File, GatewayError> {
@@ -43,16 +44,17 @@ pub fn lines(event: &ChatEvent, topics: &KafkaConfig) -> Vec<(String, Vec<u8>)> 
     out
 }
 
-/// Writes events until every sender is gone.
+/// Writes events until shutdown (what is queued then is written too).
 pub async fn run(
     file: std::fs::File,
     path: PathBuf,
     rx: flume::Receiver<ChatEvent>,
     stats: Arc<EventStats>,
     topics: KafkaConfig,
+    mut stop: Stop,
 ) {
     let mut out = std::io::BufWriter::new(file);
-    while let Ok(first) = rx.recv_async().await {
+    while let Some(first) = stop.next(&rx).await {
         let mut n = 0u64;
         let mut burst = vec![first];
         burst.extend(rx.try_iter().take(1023));

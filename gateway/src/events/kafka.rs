@@ -26,6 +26,10 @@ use super::file::lines;
 use super::stats::EventStats;
 use super::KafkaConfig;
 use crate::error::GatewayError;
+use crate::iopool::Stop;
+
+/// The longest a stopping node waits for the broker to take what is still buffered.
+pub const FLUSH_AT_STOP: Duration = Duration::from_secs(5);
 
 /// Counts delivery reports (librdkafka's thread), and notes when records time out: then the
 /// producer is rebuilt before the next send (see [`KafkaSink::run`]).
@@ -134,12 +138,13 @@ impl KafkaSink {
         .await;
     }
 
-    /// Sends events until every sender is gone, then flushes (bounded by the message timeout).
-    pub async fn run(mut self, cfg: KafkaConfig, rx: flume::Receiver<ChatEvent>) {
+    /// Sends events until shutdown (what is queued then is sent too), then flushes, for at most
+    /// the message timeout or [`FLUSH_AT_STOP`], whichever is shorter.
+    pub async fn run(mut self, cfg: KafkaConfig, rx: flume::Receiver<ChatEvent>, mut stop: Stop) {
         if cfg.create_topics {
             create_topics(&cfg).await;
         }
-        while let Ok(event) = rx.recv_async().await {
+        while let Some(event) = stop.next(&rx).await {
             if self.stalled.load(Relaxed) {
                 self.rebuild().await;
             }
@@ -158,7 +163,7 @@ impl KafkaSink {
                 }
             }
         }
-        let (producer, wait) = (self.producer, cfg.message_timeout);
+        let (producer, wait) = (self.producer, cfg.message_timeout.min(FLUSH_AT_STOP));
         let flushed = tokio::task::spawn_blocking(move || producer.flush(wait)).await;
         match flushed {
             Ok(Ok(())) => tracing::info!("analytics events flushed to Kafka"),

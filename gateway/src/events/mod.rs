@@ -51,36 +51,34 @@ impl std::fmt::Debug for Events {
     }
 }
 
-/// The running sink task (to wait for at shutdown, after every [`Events`] handle is gone).
-pub type SinkTask = Option<tokio::task::JoinHandle<()>>;
-
 impl Events {
-    /// Starts the sink `kafka` / `events` call for on `io`: Kafka when brokers are set, else the
-    /// file, else the log.
+    /// Starts the sink `kafka` / `events` call for on `io` (a service: it drains and flushes at
+    /// the pool's shutdown): Kafka when brokers are set, else the file, else the log.
     pub fn start(
         kafka: &KafkaConfig,
         events: &EventsConfig,
         io: &IoPool,
-    ) -> Result<(Self, SinkTask), GatewayError> {
+    ) -> Result<Self, GatewayError> {
         let stats = Arc::new(EventStats::default());
         let (tx, rx) = flume::bounded(events.buffer.max(1));
         if kafka.brokers.is_some() {
             let sink = kafka::KafkaSink::new(kafka, stats.clone())?;
-            let task = io.handle().spawn(sink.run(kafka.clone(), rx));
-            return Ok((Self::with(Some(tx), stats, "kafka"), Some(task)));
+            io.spawn_service(sink.run(kafka.clone(), rx, io.stop_signal()));
+            return Ok(Self::with(Some(tx), stats, "kafka"));
         }
         if let Some(path) = &events.file {
             let file = file::open(path)?;
-            let task = io.handle().spawn(file::run(
+            io.spawn_service(file::run(
                 file,
                 path.clone(),
                 rx,
                 stats.clone(),
                 kafka.clone(),
+                io.stop_signal(),
             ));
-            return Ok((Self::with(Some(tx), stats, "file"), Some(task)));
+            return Ok(Self::with(Some(tx), stats, "file"));
         }
-        Ok((Self::with(None, stats, "log"), None))
+        Ok(Self::with(None, stats, "log"))
     }
 
     /// Events to the debug log only (no IO pool needed).
