@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import uuid
 from collections import Counter
 
@@ -46,6 +47,7 @@ import pytest
 
 import infra
 from conftest_durable import (
+    DEFAULT_BIN,
     ChatSocket,
     all_conversation_ids,
     assert_error,
@@ -627,3 +629,35 @@ def test_group_commit_200_concurrent_starts(database_url, redis_url, livechat):
     assert rows >= n
     assert commits < 100, f"group commit: {commits} statements for {n} starts"
     assert after["livechat_database_errors_total"] == before["livechat_database_errors_total"]
+
+
+def _table_exists(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        return conn.execute("SELECT to_regclass('public.conversations') IS NOT NULL").fetchone()[0]
+
+
+def test_migrate_command_and_no_migrate(database_url, livechat):
+    """`livechat migrate` creates the schema; `serve --no-migrate` leaves a database alone, and
+    then a lifecycle step is refused (503) rather than half-applied."""
+    scratch = create_scratch_database(database_url, prefix="lc_mig_")
+    try:
+        node = livechat(label="no-migrate", database_url=scratch, extra_args=("--no-migrate",))
+        assert not _table_exists(scratch), "--no-migrate must not create tables"
+        assert_error(node.api().start_raw(uid("cust")), 503, "unavailable", "start without the schema")
+
+        binary = os.environ.get("LIVECHAT_CHAT_BIN") or str(DEFAULT_BIN)
+        done = subprocess.run([binary, "migrate", "--database-url", scratch], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert _table_exists(scratch)
+        again = subprocess.run([binary, "migrate", "--database-url", scratch], capture_output=True,
+                               text=True, timeout=60)
+        assert again.returncode == 0, f"migrate is idempotent: {again.stderr}"
+
+        node = livechat(label="migrated", database_url=scratch, extra_args=("--no-migrate",))
+        conv = node.api().start(uid("cust"))
+        assert conversation_row(scratch, conv["id"])["version"] == 1
+    finally:
+        drop_scratch_database(database_url, scratch)
