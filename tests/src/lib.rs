@@ -515,3 +515,18 @@ pub fn sio_connect_polling(addr: SocketAddr) -> anyhow::Result<String> {
     poll_until(addr, &sid, 10, |p| p.starts_with("40{\"sid\":"))?;
     Ok(sid)
 }
+
+/// A session connected to namespace `/` whose queue is empty: the CONNECT reply and the `auth`
+/// event the example emits on connect have both been read, so the next GET parks.
+pub fn idle_session(addr: SocketAddr) -> anyhow::Result<String> {
+    let sid = open_polling_session(addr)?;
+    let resp = post(addr, &polling_path(&sid), "40")?;
+    assert_eq!((resp.status, resp.text()), (200, "ok".into()), "POST 40");
+    let (mut connected, mut auth) = (false, false);
+    poll_until(addr, &sid, 10, |p| {
+        connected |= p.starts_with(r#"40{"sid":"#);
+        auth |= p.starts_with(r#"42["auth","#);
+        connected && auth
+    })?;
+    Ok(sid)
+}

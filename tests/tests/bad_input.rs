@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 
 use anyhow::{ensure, Context};
 use livechat_tests::{
-    get, get_request, open_polling_session, packets, poll_until, polling_path, post, raw_request,
-    sio_connect_polling, HttpConn, HttpResponse, Server, SIO_PATH,
+    get, get_request, idle_session, open_polling_session, packets, poll_until, polling_path, post,
+    raw_request, sio_connect_polling, HttpConn, HttpResponse, Server, SIO_PATH,
 };
 use serde_json::json;
 
@@ -55,21 +55,6 @@ fn echo_works(addr: SocketAddr, sid: &str, text: &str) -> anyhow::Result<()> {
     let want = format!(r#"42["message-back",{arg}]"#);
     poll_until(addr, sid, 10, |p| p == want)?;
     Ok(())
-}
-
-/// A session connected to namespace `/` whose queue is empty: the CONNECT reply and the `auth`
-/// event the example emits on connect have both been read, so the next GET parks.
-fn idle_session(addr: SocketAddr) -> anyhow::Result<String> {
-    let sid = open_polling_session(addr)?;
-    let resp = post(addr, &polling_path(&sid), "40")?;
-    assert_eq!((resp.status, resp.text()), (200, "ok".into()), "POST 40");
-    let (mut connected, mut auth) = (false, false);
-    poll_until(addr, &sid, 10, |p| {
-        connected |= p.starts_with(r#"40{"sid":"#);
-        auth |= p.starts_with(r#"42["auth","#);
-        connected && auth
-    })?;
-    Ok(sid)
 }
 
 /// `resp` is a 400 with the Engine.IO error body `{"code":code,"message":message}`.

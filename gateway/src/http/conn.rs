@@ -167,11 +167,28 @@ async fn read_head(
     }
 }
 
+/// Appends what the peer sent next to `buf`. Cancel-safe for `buf`: the read happens into room
+/// reserved at its end, and a guard gives that room back however the future ends — including
+/// when it is dropped unfinished, as the parked-GET watcher in [`poll`] is when the answer
+/// comes first (without the guard, `buf` kept `READ_CHUNK` zero bytes, which the next request
+/// on the connection was parsed behind: a 400 "invalid request head").
 async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, GatewayError> {
+    /// Truncates the buffer to `keep` when dropped.
+    struct Reserved<'a> {
+        buf: &'a mut Vec<u8>,
+        keep: usize,
+    }
+    impl Drop for Reserved<'_> {
+        fn drop(&mut self) {
+            self.buf.truncate(self.keep);
+        }
+    }
     let start = buf.len();
     buf.resize(start + READ_CHUNK, 0);
-    let n = stream.read(&mut buf[start..]).await;
-    buf.truncate(start + *n.as_ref().unwrap_or(&0));
+    let mut room = Reserved { buf, keep: start };
+    let n = stream.read(&mut room.buf[start..]).await;
+    room.keep = start + *n.as_ref().unwrap_or(&0);
+    drop(room);
     Ok(n?)
 }
 
