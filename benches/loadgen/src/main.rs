@@ -12,6 +12,7 @@ mod fanout;
 mod histogram;
 mod http;
 mod idle;
+mod lifecycle;
 mod publisher;
 mod rate;
 mod sweep;
@@ -24,7 +25,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "livechat-loadgen",
-    about = "Socket.IO load generator (fan-out, chat, idle, accept)"
+    about = "Socket.IO load generator (fan-out, chat, idle, accept, lifecycle)"
 )]
 struct Cli {
     /// Hard limit on the whole run, seconds (the process exits non-zero when reached).
@@ -47,6 +48,8 @@ enum Cmd {
     Idle(idle::Args),
     /// A agents racing to accept each of Q queued conversations.
     Accept(accept::Args),
+    /// Workers looping start → queue → accept → close over REST, as fast as answered.
+    Lifecycle(lifecycle::Args),
 }
 
 fn main() -> Result<()> {
@@ -68,6 +71,7 @@ fn main() -> Result<()> {
                 Cmd::Chat(a) => chat::run(a).await,
                 Cmd::Idle(a) => idle::run(a).await,
                 Cmd::Accept(a) => accept::run(a).await,
+                Cmd::Lifecycle(a) => lifecycle::run(a).await,
             }
         };
         match tokio::time::timeout(limit, work).await {
