@@ -6,6 +6,7 @@
 //! (notices to the room, analytics events). The caller gives the message ids and `now`: the
 //! core draws no random numbers and reads no clock.
 
+use crate::access::Author;
 use crate::conversation::ConversationMetadata;
 use crate::event::ChatEventType;
 use crate::lifecycle::{Effect, Notice, Transition};
@@ -26,10 +27,14 @@ pub enum MetaWrite {
         expected_version: u64,
     },
     /// Only activity: `updatedAt` becomes `at` if later; refused with [`Refusal::Closed`] once
-    /// the conversation is CLOSED. Messages use this, so concurrent senders never conflict.
+    /// the conversation is CLOSED, and with [`Refusal::Forbidden`] when `author` is not the
+    /// conversation's customer / assigned agent. Messages use this, so concurrent senders never
+    /// conflict, and a sender loses its right the instant the conversation changes hands.
     Touch {
         /// When.
         at: Timestamp,
+        /// Who writes the appended messages (see [`Author`]); `None` when nothing is appended.
+        author: Option<Author>,
     },
 }
 
@@ -117,6 +122,8 @@ pub enum Refusal {
     AtCapacity(usize),
     /// A housekeeping precondition no longer holds (see [`QueueChange::Expire`]).
     Stale,
+    /// A message whose [`Author`] is not the conversation's customer / assigned agent.
+    Forbidden,
 }
 
 /// A commit and what to announce once it is stored.
@@ -140,7 +147,10 @@ pub fn message_commit(
 ) -> Commit {
     Commit {
         conversation_id: conversation_id.to_owned(),
-        write: MetaWrite::Touch { at: now },
+        write: MetaWrite::Touch {
+            at: now,
+            author: Author::of(&draft.sender),
+        },
         append: vec![draft.into_message(message_id, conversation_id, 0, now)],
         queue: None,
         agent: None,
@@ -157,7 +167,13 @@ pub fn plan(
 ) -> Plan {
     let id = t.conversation.id.clone();
     let write = match before {
-        Some(b) if b.version == t.conversation.version => MetaWrite::Touch { at: now },
+        Some(b) if b.version == t.conversation.version => MetaWrite::Touch {
+            at: now,
+            author: t.effects.iter().find_map(|e| match e {
+                Effect::Append(draft) => Author::of(&draft.sender),
+                _ => None,
+            }),
+        },
         _ => MetaWrite::Replace {
             conversation: Box::new(t.conversation.clone()),
             expected_version: before.map_or(0, |b| b.version),
@@ -280,7 +296,13 @@ mod tests {
             Timestamp(5),
             ids(),
         );
-        assert_eq!(p.commit.write, MetaWrite::Touch { at: Timestamp(5) });
+        assert_eq!(
+            p.commit.write,
+            MetaWrite::Touch {
+                at: Timestamp(5),
+                author: Some(Author::Customer("c".into()))
+            }
+        );
         assert_eq!(p.commit.append.len(), 1);
         assert_eq!(p.commit.append[0].id, "m1");
         assert_eq!(p.commit.append[0].client_message_id.as_deref(), Some("k"));

@@ -7,6 +7,7 @@
 //! container for free-form client metadata); the gateway's `chat::wire` module spells these
 //! types in the JSON of the contract.
 //!
+//! - [`access`]: who may do what (roles, principals, the authorization rules).
 //! - [`participant`]: who takes part (customers, agents, the system).
 //! - [`conversation`]: conversation metadata and status.
 //! - [`message`]: chat messages and drafts.
@@ -18,6 +19,7 @@
 //! - [`time`]: timestamps given by the caller; ISO-8601 formatting.
 //! - [`error`]: why a command is refused.
 
+pub mod access;
 pub mod commit;
 pub mod conversation;
 pub mod error;
@@ -29,6 +31,7 @@ pub mod queue;
 pub mod store;
 pub mod time;
 
+pub use access::{Action, Author, Denied, Principal, Role};
 pub use commit::{
     message_commit, plan, AgentChange, Commit, Committed, MetaWrite, Plan, QueueChange, Refusal,
 };

@@ -7,12 +7,12 @@
 
 use std::future::Future;
 
+use crate::access::Principal;
 use crate::commit::{Commit, Committed, Refusal};
 use crate::conversation::{ConversationMetadata, ConversationStatus};
 use crate::event::ChatEvent;
 use crate::lifecycle::ExpireReason;
 use crate::message::ChatMessage;
-use crate::participant::ChatParticipant;
 use crate::queue::QueueEntry;
 use crate::time::Timestamp;
 
@@ -202,21 +202,36 @@ pub trait EventSink {
     fn publish(&self, event: ChatEvent);
 }
 
-/// Resolves who is calling from a handshake or request.
+/// Resolves who is calling from what a request or handshake presents. The gateway ships two
+/// (development mode trusting presented ids, and verified JWTs); a host may plug its own.
+/// Called on executor threads for every REST request and Socket.IO connection: it must not
+/// block (no network IO — verify against keys held in memory).
 pub trait AuthProvider {
     /// Refusal reason.
     type Error: std::error::Error;
-    /// The participant for these credentials (`role`, `token`, display name, fingerprint).
-    fn authenticate(&self, credentials: &Credentials) -> Result<ChatParticipant, Self::Error>;
+    /// The caller these credentials prove, or why they prove nothing (the gateway answers
+    /// 401 `unauthorized`).
+    fn authenticate(&self, credentials: &Credentials) -> Result<Principal, Self::Error>;
+    /// A token proving `principal` on later requests, when the provider made the identity up
+    /// itself (an anonymous customer given a server-issued id); `None` otherwise.
+    fn issue(&self, principal: &Principal) -> Option<String> {
+        let _ = principal;
+        None
+    }
 }
 
-/// What a client presents (query, auth payload, headers — already merged by the gateway).
+/// What a client presents (headers, query, CONNECT auth payload — gathered by the gateway).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
-    /// `customer` or `agent`.
+    /// The role the client claims or the route implies (`customer`, `agent`, `admin`). A
+    /// verifying provider takes the role from the token instead.
     pub role: Option<String>,
-    /// Participant id (development mode) or a token.
+    /// A bearer token (`Authorization: Bearer`, `auth.token`, the `token` query parameter).
+    /// In development mode, the participant id.
     pub token: Option<String>,
+    /// The participant id the client names (`X-Participant-Id`, `X-Agent-Id`, a body's
+    /// `agentId`); believed only in development mode.
+    pub participant_id: Option<String>,
     /// Display name.
     pub display_name: Option<String>,
     /// Device fingerprint (anonymous customers).

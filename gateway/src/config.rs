@@ -100,7 +100,7 @@ pub struct GatewayConfig {
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
-            listen: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
             executors: None,
             pin: true,
             path: "/socket.io/".into(),

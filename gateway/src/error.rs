@@ -83,6 +83,9 @@ pub enum GatewayError {
     /// The conversation (or other resource) does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// The caller did not prove who it is: no token, or one that does not verify (401).
+    #[error("{0}")]
+    Unauthorized(String),
     /// The caller may not do this (403).
     #[error("{0}")]
     Forbidden(String),
@@ -119,11 +122,18 @@ pub enum GatewayError {
     Lifecycle(#[from] LifecycleError),
 }
 
+impl From<livechat_core::Denied> for GatewayError {
+    fn from(e: livechat_core::Denied) -> Self {
+        Self::Forbidden(e.0)
+    }
+}
+
 impl GatewayError {
     /// The HTTP status this error answers with, when it happens while serving a request.
     pub fn status(&self) -> u16 {
         match self {
             Self::NotFound(_) => 404,
+            Self::Unauthorized(_) => 401,
             Self::Forbidden(_) => 403,
             Self::MethodNotAllowed(_) => 405,
             Self::BadRequest(_) => 400,
@@ -163,6 +173,7 @@ impl GatewayError {
         }
         match self.status() {
             400 => "bad_request",
+            401 => "unauthorized",
             403 => "forbidden",
             404 => "not_found",
             405 => "method_not_allowed",

@@ -50,7 +50,7 @@ struct ServeArgs {
         long = "listen",
         env = "LIVECHAT_LISTEN",
         value_delimiter = ',',
-        default_value = "0.0.0.0:8080"
+        default_value = "127.0.0.1:8080"
     )]
     listen: Vec<SocketAddr>,
     /// Number of executors (default: one per available CPU).
@@ -154,6 +154,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(brokers) = &args.kafka_brokers {
         chat.kafka.brokers = Some(brokers.clone());
     }
+    // Development mode on a public address is refused before anything starts.
+    chat.security.check(&cfg.listen)?;
     let executors = cfg
         .executors
         .unwrap_or_else(livechat_shard_router::available_cpus);
@@ -188,9 +190,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "chat backend"
     );
     app = app.with_events(events.clone());
-    if chat.security.mode == "trust-headers" {
+    if app.auth_mode() == "trust-headers" {
         tracing::warn!(
-            "development mode: participant ids from headers and handshakes are trusted as given"
+            allow_insecure = chat.security.allow_insecure,
+            "DEVELOPMENT MODE (chat.security.mode = trust-headers): participant ids from headers \
+             and handshakes are believed as given, so anyone can act as anyone; configure \
+             chat.security.jwt for production"
+        );
+    } else {
+        tracing::info!(
+            mode = app.auth_mode(),
+            anonymous_customers = chat.security.anonymous_customers,
+            "callers authenticate with verified tokens"
         );
     }
     let served = livechat_gateway::serve::serve_until_signal(cfg, Arc::new(app));

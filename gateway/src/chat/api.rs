@@ -5,17 +5,17 @@
 
 use std::rc::Rc;
 
-use livechat_core::store::{AuthProvider, Credentials};
+use livechat_core::access::{self, Action};
 use livechat_core::{
-    ChatParticipant, Command, ConversationMetadata, ConversationStatus, MessageType, Metadata,
-    ParticipantKind, QueuePosition,
+    Command, ConversationMetadata, ConversationStatus, MessageType, Metadata, ParticipantKind,
+    Principal, QueuePosition,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::auth::rest_credentials;
 use super::engine::Chat;
 use super::ids::now;
-use super::participant::TrustHeaders;
 use super::wire::{Json, WireType};
 use crate::error::GatewayError;
 use crate::http::{query_param, RequestHead, Response};
@@ -79,6 +79,8 @@ impl Api {
         let id = m.params.get("id").map(str::to_owned).unwrap_or_default();
         match handle(&chat, route, id, &req, &body).await {
             Ok(r) => r,
+            Err(e @ GatewayError::Unauthorized(_)) => Response::json(401, e.api_body(now()))
+                .with_header("WWW-Authenticate", "Bearer realm=\"livechat\""),
             Err(e) => Response::json(e.status(), e.api_body(now())),
         }
     }
@@ -138,35 +140,36 @@ fn header(req: &RequestHead, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The customer of a REST call: `X-Participant-Id`, else `X-Auth-Token`, else
-/// `anon-<X-Device-Fingerprint>`, else a new id; name `X-Participant-Name`, else `fallback_name`.
-fn customer(
+/// The caller of a REST call: what `req` (plus a body's `named` id and display name)
+/// proves, in the role the route implies (development mode believes it; a token decides its
+/// own role).
+fn caller(
+    chat: &Chat,
     req: &RequestHead,
-    fallback_name: Option<String>,
-) -> Result<ChatParticipant, GatewayError> {
-    let creds = Credentials {
-        role: Some("customer".into()),
-        token: header(req, "x-participant-id").or_else(|| header(req, "x-auth-token")),
-        display_name: header(req, "x-participant-name").or(fallback_name),
-        fingerprint: header(req, "x-device-fingerprint"),
-    };
-    TrustHeaders
-        .authenticate(&creds)
-        .map_err(|e| GatewayError::BadRequest(e.0))
+    role: &str,
+    named: Option<String>,
+    display_name: Option<String>,
+) -> Result<Principal, GatewayError> {
+    let creds = rest_credentials(req, role, named.clone(), display_name);
+    let who = chat.auth().authenticate(&creds)?;
+    // A verified caller naming someone else in the body is refused, not silently corrected.
+    if let Some(n) = named.filter(|n| !n.trim().is_empty()) {
+        if !chat.auth().trusts_headers() && n != who.id() {
+            return Err(GatewayError::Forbidden(format!(
+                "agentId {n:?} is not the identity of your token"
+            )));
+        }
+    }
+    Ok(who)
 }
 
-fn agent(
-    id: Option<String>,
-    name: Option<String>,
-    metadata: Metadata,
-) -> Result<ChatParticipant, GatewayError> {
-    let id = id
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| GatewayError::BadRequest("agentId is required".into()))?;
-    let name = name
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| id.clone());
-    Ok(ChatParticipant::new(id, ParticipantKind::Agent, name).with_metadata(metadata))
+/// `required` when the caller named no one in development mode (a bearer cannot accept or
+/// list: there is no one to act as).
+fn named(who: &Principal, what: &str) -> Result<(), GatewayError> {
+    if who.bearer {
+        return Err(GatewayError::BadRequest(format!("{what} is required")));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -215,6 +218,7 @@ async fn handle(
 ) -> Result<Response, GatewayError> {
     use http::Method;
     let m = &req.method;
+    let trusted = chat.auth().trusts_headers();
     match (route, m) {
         (Route::Conversations, &Method::POST) => {
             let attrs: Metadata = json_body(body, true)?;
@@ -226,29 +230,47 @@ async fn handle(
                 .get("displayName")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned);
-            let customer = customer(req, name)?;
-            chat.touch_presence(&customer.id);
-            ok(&chat.start(customer, attrs).await?)
+            let creds = rest_credentials(req, "customer", None, name);
+            let who = chat.auth().authenticate(&creds)?;
+            access::authorize_start(&who)?;
+            chat.touch_presence(who.id());
+            let meta = chat.start(who.participant.clone(), attrs).await?;
+            let mut resp = ok(&meta)?;
+            // An anonymous customer's server-issued id, with the token that proves it.
+            if creds.token.is_none() {
+                if let Some(token) = chat.auth().issue(&who) {
+                    resp = resp.with_header("X-Participant-Token", token);
+                }
+            }
+            Ok(resp)
         }
-        (Route::Conversation, &Method::GET) => ok(&chat.get(id).await?),
+        (Route::Conversation, &Method::GET) => {
+            let who = caller(chat, req, "customer", None, None)?;
+            let meta = chat.get(id).await?;
+            access::authorize(&who, Action::Read, &meta)?;
+            ok(&meta)
+        }
         (Route::Conversation, &Method::DELETE) => {
-            let caller = header(req, "x-participant-id");
-            let decide = move |meta: &ConversationMetadata| match &caller {
-                Some(pid) if *pid != meta.customer.id => Err(GatewayError::Forbidden(
-                    "only the conversation's customer may close it here".into(),
-                )),
-                _ => Ok(Some(Command::Close {
-                    by: meta.customer.clone(),
+            let who = caller(chat, req, "customer", None, None)?;
+            let decide = move |meta: &ConversationMetadata| {
+                access::authorize(&who, Action::Close, meta)?;
+                Ok(Some(Command::Close {
+                    by: who.acts_as(meta),
                     reason: None,
-                })),
+                }))
             };
             ok(&chat.run(id, Box::new(decide)).await?.conversation)
         }
         (Route::Queue, &Method::POST) => {
             let b: ChannelBody = json_body(body, false)?;
-            let out = chat
-                .command(id.clone(), Command::Enqueue { channel: b.channel })
-                .await?;
+            let who = caller(chat, req, "customer", None, None)?;
+            let decide = move |meta: &ConversationMetadata| {
+                access::authorize(&who, Action::Queue, meta)?;
+                Ok(Some(Command::Enqueue {
+                    channel: b.channel.clone(),
+                }))
+            };
+            let out = chat.run(id.clone(), Box::new(decide)).await?;
             let per = chat.config().queue.estimated_wait_per_position.as_millis() as i64;
             let position = match out.position {
                 Some(p) => p,
@@ -258,9 +280,11 @@ async fn handle(
             ok(&QueuePosition::estimate(position, per))
         }
         (Route::Messages, &Method::GET) => {
-            let (_, page) = chat
+            let who = caller(chat, req, "customer", None, None)?;
+            let (meta, page) = chat
                 .messages(id, after_param(req)?, limit_param(req)?)
                 .await?;
+            access::authorize(&who, Action::Read, &meta)?;
             ok(&page.messages)
         }
         (Route::Messages, &Method::POST) => {
@@ -284,28 +308,29 @@ async fn handle(
             let content = b
                 .content
                 .ok_or_else(|| GatewayError::BadRequest("content is required".into()))?;
-            let (name, sender_id) = (
-                b.sender_display_name,
-                b.sender_id.or_else(|| header(req, "x-agent-id")),
-            );
+            let who = match sender_kind {
+                ParticipantKind::Agent => caller(chat, req, "agent", b.sender_id, None)?,
+                _ => caller(chat, req, "customer", None, None)?,
+            };
+            if who.role.kind() != sender_kind {
+                return Err(GatewayError::Forbidden(format!(
+                    "senderType {} does not match your role ({})",
+                    sender_kind.as_str(),
+                    who.role.as_str()
+                )));
+            }
+            // Development mode keeps the old per-message display name; a verified identity
+            // writes under its stored name.
+            let name = b.sender_display_name.filter(|n| trusted && !n.is_empty());
             let (metadata, client_message_id) = (b.metadata, b.client_message_id);
             let max_length = chat.config().message.max_length;
             // The sender is resolved from the metadata the commit checks.
             let decide = move |meta: &ConversationMetadata| {
-                let sender = if sender_kind == ParticipantKind::Customer {
-                    let mut c = meta.customer.clone();
-                    if let Some(n) = name.clone().filter(|n| !n.is_empty()) {
-                        c.display_name = n;
-                    }
-                    c
-                } else {
-                    let fallback = meta.agent.as_ref();
-                    let sid = sender_id.clone().or_else(|| fallback.map(|a| a.id.clone()));
-                    let name = name
-                        .clone()
-                        .or_else(|| fallback.map(|a| a.display_name.clone()));
-                    agent(sid, name, Metadata::new())?
-                };
+                access::authorize(&who, Action::Send, meta)?;
+                let mut sender = who.acts_as(meta);
+                if let Some(n) = &name {
+                    sender.display_name = n.clone();
+                }
                 Ok(Some(Command::Send {
                     sender,
                     content: content.clone(),
@@ -318,6 +343,8 @@ async fn handle(
             ok(&chat.run(id, Box::new(decide)).await?.message)
         }
         (Route::AgentQueue, &Method::GET) => {
+            let who = caller(chat, req, "agent", None, None)?;
+            access::authorize_queue(&who)?;
             let num = |k: &str, d: usize| {
                 query_param(&req.query, k).map_or(Ok(d), |v| {
                     v.parse::<usize>()
@@ -333,8 +360,16 @@ async fn handle(
             ok(&chat.queue_page(page, size).await?)
         }
         (Route::AgentConversations, &Method::GET) => {
-            let agent_id = header(req, "x-agent-id")
-                .ok_or_else(|| GatewayError::BadRequest("X-Agent-Id is required".into()))?;
+            let who = caller(chat, req, "agent", None, None)?;
+            // Whose list: `X-Agent-Id` (an admin may name anyone), else the caller's own.
+            let agent_id = match (header(req, "x-agent-id"), trusted) {
+                (Some(a), _) => a,
+                (None, false) => who.id().to_owned(),
+                (None, true) => {
+                    return Err(GatewayError::BadRequest("X-Agent-Id is required".into()))
+                }
+            };
+            access::authorize_agent_list(&who, &agent_id)?;
             let mut statuses = Vec::new();
             for v in crate::http::query_params(&req.query, "status") {
                 for s in v.split(',').filter(|s| !s.is_empty()) {
@@ -349,8 +384,17 @@ async fn handle(
         }
         (Route::Accept, &Method::POST) => {
             let b: AcceptBody = json_body(body, true)?;
-            let agent_id = b.agent_id.or_else(|| header(req, "x-agent-id"));
-            let agent = agent(agent_id, b.display_name, b.metadata)?;
+            let who = caller(chat, req, "agent", b.agent_id, b.display_name.clone())?;
+            named(&who, "agentId")?;
+            access::authorize_queue(&who)?;
+            let mut agent = who.participant.clone().with_metadata(b.metadata);
+            if trusted {
+                // The old contract: the display name defaults to the agent id.
+                agent.display_name = b
+                    .display_name
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| agent.id.clone());
+            }
             chat.touch_presence(&agent.id);
             let cmd = Command::Accept {
                 agent,
@@ -359,17 +403,11 @@ async fn handle(
             ok(&chat.command(id, cmd).await?.conversation)
         }
         (Route::AgentMessages, &Method::GET) => {
-            let agent_id = header(req, "x-agent-id");
+            let who = caller(chat, req, "agent", None, None)?;
             let (meta, page) = chat
                 .messages(id, after_param(req)?, limit_param(req)?)
                 .await?;
-            if let (Some(owner), Some(asker)) = (meta.agent.as_ref(), agent_id) {
-                if owner.id != asker {
-                    return Err(GatewayError::Forbidden(
-                        "conversation is assigned to another agent".into(),
-                    ));
-                }
-            }
+            access::authorize(&who, Action::Read, &meta)?;
             ok(&page.messages)
         }
         (Route::Metrics, &Method::GET) => Ok(Response::new(
@@ -379,21 +417,19 @@ async fn handle(
         )),
         (Route::AgentClose, &Method::POST) => {
             let b: CloseBody = json_body(body, false)?;
-            let asked = b.agent_id.or_else(|| header(req, "x-agent-id"));
-            let (name, reason) = (b.display_name, b.reason);
-            // Defaults come from the agent the commit-checked metadata names.
+            let who = caller(chat, req, "agent", b.agent_id, None)?;
+            let (name, reason) = (
+                b.display_name.filter(|n| trusted && !n.is_empty()),
+                b.reason,
+            );
             let decide = move |meta: &ConversationMetadata| {
-                let agent_id = asked
-                    .clone()
-                    .or_else(|| meta.agent.as_ref().map(|a| a.id.clone()));
-                let name = name.clone().or_else(|| {
-                    meta.agent
-                        .as_ref()
-                        .filter(|a| Some(&a.id) == agent_id.as_ref())
-                        .map(|a| a.display_name.clone())
-                });
+                access::authorize(&who, Action::Close, meta)?;
+                let mut by = who.acts_as(meta);
+                if let Some(n) = &name {
+                    by.display_name = n.clone();
+                }
                 Ok(Some(Command::Close {
-                    by: agent(agent_id, name, Metadata::new())?,
+                    by,
                     reason: reason.clone(),
                 }))
             };

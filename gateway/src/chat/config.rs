@@ -138,21 +138,7 @@ impl Default for RedisConfig {
     }
 }
 
-/// `chat.security.*`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SecurityConfig {
-    /// `trust-headers` (development: ids from headers / handshake are believed).
-    pub mode: String,
-}
-
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        Self {
-            mode: "trust-headers".into(),
-        }
-    }
-}
+pub use super::auth::config::{JwtConfig, SecurityConfig, SecurityMode};
 
 /// `chat.socket.*`.
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +182,9 @@ pub struct ChatConfig {
     pub socket: SocketConfig,
 }
 
+/// Tables nested inside a section, reachable from the environment as `SECTION_SUB_KEY`.
+const NESTED: &[(&str, &str)] = &[("security", "jwt")];
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ConfigFile {
@@ -233,21 +222,35 @@ impl ChatConfig {
             };
             let key = key.to_ascii_lowercase().replace('_', "-");
             let section = section.to_ascii_lowercase();
-            let value = v
-                .parse::<i64>()
-                .map(toml::Value::Integer)
-                .unwrap_or_else(|_| toml::Value::String(v.clone()));
-            let chat = table
-                .entry("chat")
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            if let toml::Value::Table(chat) = chat {
-                let sec = chat
-                    .entry(section)
+            let value = match v.as_str() {
+                "true" => toml::Value::Boolean(true),
+                "false" => toml::Value::Boolean(false),
+                _ => v
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .unwrap_or_else(|_| toml::Value::String(v.clone())),
+            };
+            // `SECTION_SUB_KEY` for the tables nested in a section (`chat.security.jwt`).
+            let (path, key) = match NESTED.iter().find(|(sec, sub)| {
+                *sec == section && key.strip_prefix(sub).is_some_and(|k| k.starts_with('-'))
+            }) {
+                Some((_, sub)) => (
+                    vec![section.clone(), sub.to_string()],
+                    key[sub.len() + 1..].to_owned(),
+                ),
+                None => (vec![section], key),
+            };
+            let mut at = &mut table;
+            for name in std::iter::once("chat".to_owned()).chain(path) {
+                let next = at
+                    .entry(name)
                     .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                if let toml::Value::Table(sec) = sec {
-                    sec.insert(key, value);
+                match next {
+                    toml::Value::Table(t) => at = t,
+                    _ => return Err(ChatError::Config(format!("{k}: not a table in the file"))),
                 }
             }
+            at.insert(key, value);
         }
         let file: ConfigFile = table
             .try_into()

@@ -12,13 +12,15 @@ use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use livechat_core::access::{self, Action};
 use livechat_core::store::{ConversationStore, MessagePage, MetadataRepository};
 use livechat_core::{
     ChatMessage, ChatParticipant, Command, ConversationMetadata, ConversationStatus,
-    LifecycleError, Metadata, QueueEntry,
+    LifecycleError, Metadata, Principal, QueueEntry,
 };
 use livechat_shard_router::{ExecutorId, RouterError, ShardMap};
 
+use super::auth::Auth;
 use super::config::ChatConfig;
 use super::exec::{self, Decide, Executed};
 use super::fanout::Fanout;
@@ -80,6 +82,7 @@ pub struct Chat {
     fanout: RefCell<Option<Rc<Fanout>>>,
     pub(super) snapshot_pending: Cell<bool>,
     pub(super) services: Services,
+    auth: Auth,
 }
 
 impl std::fmt::Debug for Chat {
@@ -101,6 +104,7 @@ impl Chat {
         map: Arc<ShardMap>,
         store: Store,
         services: Services,
+        auth: Auth,
     ) -> Rc<Self> {
         let chat = Rc::new(Self {
             node,
@@ -112,6 +116,7 @@ impl Chat {
             fanout: RefCell::new(None),
             snapshot_pending: Cell::new(false),
             services,
+            auth,
         });
         chat.node.set_extension(chat.clone());
         chat
@@ -121,6 +126,11 @@ impl Chat {
     /// publishes), instead of the owner's broadcasts.
     pub fn set_fanout(&self, fanout: Rc<Fanout>) {
         *self.fanout.borrow_mut() = Some(fanout);
+    }
+
+    /// Who callers are (the node's authentication provider).
+    pub fn auth(&self) -> &Auth {
+        &self.auth
     }
 
     /// This executor's Pub/Sub delivery, if the store publishes.
@@ -332,12 +342,12 @@ impl Chat {
         &self,
         id: String,
         socket_id: String,
-        participant: ChatParticipant,
+        who: Principal,
         last_seq: Option<u64>,
     ) -> Result<ConversationMetadata, GatewayError> {
         if let Some(fanout) = self.fanout() {
             return self
-                .attach_subscribed(&fanout, id, socket_id, participant, last_seq)
+                .attach_subscribed(&fanout, id, socket_id, who, last_seq)
                 .await;
         }
         let socket_exec = self
@@ -355,6 +365,7 @@ impl Chat {
                 .messages(&id, last_seq, limit)
                 .await?
                 .ok_or_else(|| not_found(&id))?;
+            access::authorize(&who, Action::Join, &meta)?;
             if meta.status == ConversationStatus::Closed {
                 return Err(LifecycleError::Closed.into());
             }
@@ -363,7 +374,7 @@ impl Chat {
                 socket_exec,
                 socket_id,
                 &meta,
-                participant,
+                who.acts_as(&meta),
                 recovered,
                 page.messages,
             )?;
@@ -380,7 +391,7 @@ impl Chat {
         fanout: &Fanout,
         id: String,
         socket_id: String,
-        participant: ChatParticipant,
+        who: Principal,
         last_seq: Option<u64>,
     ) -> Result<ConversationMetadata, GatewayError> {
         let socket = self
@@ -404,12 +415,17 @@ impl Chat {
                     return Err(e);
                 }
             };
+            if let Err(denied) = access::authorize(&who, Action::Join, &meta) {
+                fanout.leave(&id);
+                return Err(denied.into());
+            }
             if meta.status == ConversationStatus::Closed {
                 fanout.leave(&id);
                 return Err(LifecycleError::Closed.into());
             }
             socket.join(&room(&id));
             let recovered = last_seq.map(|_| page.complete);
+            let participant = who.acts_as(&meta);
             let _ = socket.emit("system:event", &Joined::new(&participant, &meta, recovered));
             for m in &page.messages {
                 let _ = socket.emit("chat:message", &Json(m));

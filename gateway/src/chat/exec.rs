@@ -125,6 +125,7 @@ pub async fn execute<S: ConversationStore<Error = GatewayError>>(
                 return Err(LifecycleError::AgentAtCapacity(max).into())
             }
             Err(Refusal::NotFound) => return Err(not_found(id)),
+            Err(Refusal::Forbidden) => return Err(forbidden_sender(id)),
         }
     }
     Err(GatewayError::Contended(format!(
@@ -180,6 +181,7 @@ pub async fn append<S: ConversationStore<Error = GatewayError>>(
         }
         Err(Refusal::Closed) => Err(LifecycleError::Closed.into()),
         Err(Refusal::NotFound) => Err(not_found(id)),
+        Err(Refusal::Forbidden) => Err(forbidden_sender(id)),
         Err(other) => Err(GatewayError::Contended(format!(
             "message to {id} refused ({other:?}); retry"
         ))),
@@ -219,3 +221,11 @@ fn not_found(id: &str) -> GatewayError {
 #[cfg(test)]
 #[path = "exec_tests.rs"]
 mod tests;
+
+/// A message refused because its sender is not (or no longer) the conversation's customer or
+/// assigned agent.
+fn forbidden_sender(id: &str) -> GatewayError {
+    GatewayError::Forbidden(format!(
+        "you may not send into conversation {id}: you are not its customer or assigned agent"
+    ))
+}

@@ -485,14 +485,7 @@ fn a_full_queue_owner_mailbox_refuses_the_commit_whole() {
 }
 
 fn message(text: &str, key: Option<&str>) -> Command {
-    Command::Send {
-        sender: customer(),
-        content: text.into(),
-        kind: MessageType::Text,
-        metadata: Metadata::new(),
-        client_message_id: key.map(str::to_owned),
-        max_length: 100,
-    }
+    by(customer(), text, key)
 }
 
 #[test]
@@ -528,5 +521,49 @@ fn a_socket_message_is_one_store_call_refused_once_closed() {
         ));
         s.fail_commits.set(1);
         assert!(append(&*s, &a, message("x", None), clock()).await.is_err());
+    });
+}
+
+fn by(sender: ChatParticipant, text: &str, key: Option<&str>) -> Command {
+    Command::Send {
+        sender,
+        content: text.into(),
+        kind: MessageType::Text,
+        metadata: Metadata::new(),
+        client_message_id: key.map(str::to_owned),
+        max_length: 100,
+    }
+}
+
+#[test]
+fn only_the_stored_parties_write_and_a_retry_key_reveals_nothing_to_others() {
+    on_node(|s| async move {
+        let a = queued(&s).await;
+        execute(&*s, &a, &mut accept("ann", 3), clock)
+            .await
+            .unwrap();
+        let (first, _) = append(&*s, &a, by(agent("ann"), "mine", Some("k")), clock())
+            .await
+            .unwrap();
+        let stranger = ChatParticipant::new("eve", ParticipantKind::Customer, "Eve");
+        for intruder in [stranger, agent("bob")] {
+            // Refused whole, even when presenting another sender's clientMessageId.
+            for key in [None, Some("k")] {
+                assert!(matches!(
+                    append(&*s, &a, by(intruder.clone(), "x", key), clock()).await,
+                    Err(GatewayError::Forbidden(_))
+                ));
+            }
+        }
+        // Re-queued: the agent loses the right at once; the customer keeps it.
+        execute(&*s, &a, &mut enqueue(), clock).await.unwrap();
+        assert!(matches!(
+            append(&*s, &a, by(agent("ann"), "late", None), clock()).await,
+            Err(GatewayError::Forbidden(_))
+        ));
+        let (m, _) = append(&*s, &a, by(customer(), "still here", None), clock())
+            .await
+            .unwrap();
+        assert_eq!(m.seq, first.seq + 1, "refused messages took no seq");
     });
 }

@@ -14,7 +14,7 @@
 //! - [`store`]: the backend seam and its implementations.
 //! - [`api`]: REST handlers.
 //! - [`socket`]: Socket.IO handlers; [`socket_ctx`]: what is kept per socket.
-//! - [`participant`]: development-mode authentication.
+//! - [`auth`]: who is calling (`chat.security.*`: development mode, verified JWTs).
 //! - [`housekeeping`]: timeouts and retention.
 //! - [`ids`]: ids and the clock.
 //! - [`metrics`]: `GET /metrics` (Prometheus text).
@@ -22,6 +22,7 @@
 
 pub mod announce;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod exec;
@@ -29,7 +30,6 @@ pub mod fanout;
 pub mod housekeeping;
 pub mod ids;
 pub mod metrics;
-pub mod participant;
 pub mod socket;
 pub mod socket_ctx;
 pub mod store;
@@ -62,6 +62,7 @@ pub struct ChatApp {
     executors: usize,
     durable: Option<Durable>,
     events: Events,
+    auth: auth::Auth,
 }
 
 impl ChatApp {
@@ -77,7 +78,9 @@ impl ChatApp {
             }
             None => None,
         };
+        let auth = auth::Auth::from_config(&cfg.security)?;
         Ok(Self {
+            auth,
             cfg: Arc::new(cfg),
             redis,
             io: SocketIo::new().namespace(socket::namespace()),
@@ -91,6 +94,17 @@ impl ChatApp {
     pub fn with_durable(mut self, durable: Durable) -> Self {
         self.durable = Some(durable);
         self
+    }
+
+    /// Authenticates callers with a host's own provider instead of `chat.security.mode`'s.
+    pub fn with_auth(mut self, auth: auth::Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The authentication mode, for the start-up log.
+    pub fn auth_mode(&self) -> &'static str {
+        self.auth.mode()
     }
 
     /// Publishes analytics events to `events` (by default: the debug log).
@@ -162,6 +176,7 @@ impl AppFactory for ChatApp {
                 durable: self.durable.clone(),
                 events: self.events.clone(),
             },
+            self.auth.clone(),
         );
         if let store::Store::Redis(r) = chat.store() {
             let f =

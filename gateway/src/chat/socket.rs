@@ -7,15 +7,15 @@
 
 use std::rc::Rc;
 
-use livechat_core::store::{AuthProvider, Credentials};
-use livechat_core::{Command, MessageType, Metadata, ParticipantKind};
+use livechat_core::access;
+use livechat_core::store::Credentials;
+use livechat_core::{Command, MessageType, Metadata};
 use livechat_shard_router::Counters;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::engine::Chat;
 use super::ids::now;
-use super::participant::TrustHeaders;
 use super::socket_ctx::{SocketCtx, MAX_IN_FLIGHT};
 use super::wire::Json;
 use crate::error::GatewayError;
@@ -102,52 +102,79 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
     let creds = Credentials {
         role: hello.role.clone(),
         token: hello.token.clone(),
+        participant_id: None,
         display_name: hello.display_name.clone(),
         fingerprint: hello.fingerprint.clone(),
     };
-    let participant = match TrustHeaders.authenticate(&creds) {
+    let who = match chat.auth().authenticate(&creds) {
         Ok(p) => p,
+        // Development mode's malformed identities keep the old contract's refusal.
+        Err(GatewayError::BadRequest(m)) => {
+            refuse(&socket, &GatewayError::Forbidden(m));
+            return Ok(());
+        }
         Err(e) => {
-            refuse(&socket, &GatewayError::Forbidden(e.0));
+            refuse(&socket, &e);
             return Ok(());
         }
     };
-    chat.touch_presence(&participant.id);
-    socket.set_data(SocketCtx::new(participant.clone(), None, now()));
-    let result = match (participant.kind, hello.conversation_id.clone()) {
-        (ParticipantKind::Agent, None) if hello.scope.as_deref() == Some("queue") => {
-            socket.join(&chat.config().socket.queue_room);
-            chat.watch_queue(socket.id().to_owned()).await.map(|_| None)
-        }
-        (ParticipantKind::Agent, None) => Ok(None),
-        (_, Some(id)) => chat
+    if who.bearer && who.role.is_staff() {
+        let e = GatewayError::Forbidden("agents must identify themselves (token)".into());
+        refuse(&socket, &e);
+        return Ok(());
+    }
+    chat.touch_presence(who.id());
+    let expires_at = who.expires_at;
+    socket.set_data(SocketCtx::new(who.participant.clone(), None, now()).expiring(expires_at));
+    let wants_queue = hello.scope.as_deref() == Some("queue");
+    let result = match hello.conversation_id.clone() {
+        None if wants_queue => match access::authorize_queue(&who) {
+            Ok(()) => {
+                socket.join(&chat.config().socket.queue_room);
+                chat.watch_queue(socket.id().to_owned())
+                    .await
+                    .map(|_| (None, who.participant.clone()))
+            }
+            Err(denied) => Err(denied.into()),
+        },
+        // An agent's console socket: it joins conversations by reconnecting with their id.
+        None if who.role.is_staff() => Ok((None, who.participant.clone())),
+        Some(id) => chat
             .attach(
                 id.clone(),
                 socket.id().to_owned(),
-                participant.clone(),
+                who.clone(),
                 hello.last_seq,
             )
             .await
-            .map(|_| Some(id)),
-        (_, None) => {
+            .map(|meta| (Some(id), who.acts_as(&meta))),
+        None => {
             let mut attrs = Metadata::new();
             attrs.insert("channel".into(), "web".into());
-            match chat.start(participant.clone(), attrs).await {
-                Ok(meta) => chat
-                    .attach(
-                        meta.id.clone(),
-                        socket.id().to_owned(),
-                        participant.clone(),
-                        None,
-                    )
-                    .await
-                    .map(|_| Some(meta.id)),
+            match chat.start(who.participant.clone(), attrs).await {
+                Ok(meta) => {
+                    // An anonymous customer's server-issued id, with the token that proves it
+                    // (before `system:event`, so a client can store it before anything else).
+                    if creds.token.is_none() {
+                        if let Some(token) = chat.auth().issue(&who) {
+                            let _ = socket.emit(
+                                "auth:token",
+                                &serde_json::json!({ "participantId": who.id(), "token": token }),
+                            );
+                        }
+                    }
+                    chat.attach(meta.id.clone(), socket.id().to_owned(), who.clone(), None)
+                        .await
+                        .map(|_| (Some(meta.id), who.participant.clone()))
+                }
                 Err(e) => Err(e),
             }
         }
     };
     match result {
-        Ok(conversation_id) => socket.set_data(SocketCtx::new(participant, conversation_id, now())),
+        Ok((conversation_id, acting)) => {
+            socket.set_data(SocketCtx::new(acting, conversation_id, now()).expiring(expires_at))
+        }
         Err(e) => refuse(&socket, &e),
     }
     Ok(())
@@ -177,19 +204,31 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
     // Copies only what the command needs out of the socket's data (not the whole context).
     let ctx = socket.with_data(|d: Option<&SocketCtx>| {
         d.map(|d| {
-            let admitted = d.begin();
-            let refresh = d.presence_due(now());
+            let at = now();
+            let expired = d.expired(at);
+            let admitted = !expired && d.begin();
+            let refresh = d.presence_due(at);
             (
                 admitted,
                 d.participant.clone(),
                 d.conversation_id.clone(),
                 refresh,
+                expired,
             )
         })
     });
-    let Some((admitted, sender, joined, refresh_presence)) = ctx else {
+    let Some((admitted, sender, joined, refresh_presence, expired)) = ctx else {
         return reply_err(ack, GatewayError::Forbidden("not joined".into()));
     };
+    if expired {
+        // The token this socket proved itself with has expired: say so, then disconnect
+        // (the client reconnects with a fresh one, resuming with `lastSeq`).
+        let e =
+            GatewayError::Unauthorized("your token has expired; reconnect with a new one".into());
+        reply_err(ack, GatewayError::Unauthorized(e.to_string()));
+        refuse(socket, &e);
+        return;
+    }
     if !admitted {
         Counters::bump(&chat.counters().chat_flood_refused);
         return reply_err(

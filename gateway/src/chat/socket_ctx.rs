@@ -27,6 +27,9 @@ pub struct SocketCtx {
     pub presence_at: Cell<Timestamp>,
     /// `chat:message`s received and not answered yet.
     pub in_flight: Cell<u32>,
+    /// When the token the socket connected with expires (epoch ms); past it, the socket is
+    /// told and disconnected on its next message.
+    pub expires_at: Option<Timestamp>,
 }
 
 impl SocketCtx {
@@ -41,7 +44,19 @@ impl SocketCtx {
             conversation_id,
             presence_at: Cell::new(now),
             in_flight: Cell::new(0),
+            expires_at: None,
         }
+    }
+
+    /// The same, proven by a token that expires at `at`.
+    pub fn expiring(mut self, at: Option<Timestamp>) -> Self {
+        self.expires_at = at;
+        self
+    }
+
+    /// Whether the socket's proof has expired at `now`.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| now > at)
     }
 
     /// Whether presence should be refreshed now (and records that it is).

@@ -158,8 +158,10 @@ fn an_agents_conversations_by_status_newest_activity_first() {
 
 #[test]
 fn activity_is_coalesced_and_never_moves_backwards() {
+    // Long enough that the 101 touches below (microseconds apart) span at most two ticks even
+    // on a loaded machine.
     let db = fresh(DatabaseConfig {
-        touch_interval: Duration::from_millis(50),
+        touch_interval: Duration::from_millis(500),
         ..DatabaseConfig::default()
     });
     let d = &db.durable;

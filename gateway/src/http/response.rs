@@ -78,6 +78,11 @@ impl Response {
             let any = allowed == "*";
             self.headers
                 .push(("Access-Control-Allow-Origin", allowed.to_owned()));
+            // Browsers hide response headers from scripts unless listed.
+            self.headers.push((
+                "Access-Control-Expose-Headers",
+                "X-Participant-Token, Retry-After, WWW-Authenticate".into(),
+            ));
             if !any {
                 self.headers
                     .push(("Access-Control-Allow-Credentials", "true".into()));

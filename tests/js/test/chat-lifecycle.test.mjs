@@ -78,7 +78,7 @@ for (const executors of EXECUTOR_COUNTS) {
       return sent;
     }
 
-    async function assertClosedEverywhere(conv, sides, closeSeq, closer, customerId) {
+    async function assertClosedEverywhere(conv, sides, closeSeq, closer, customerId, agentId) {
       // The SYSTEM close message reaches both sides after everything else, in seq order.
       for (const side of sides) {
         const got = await side.waitSeq(closeSeq);
@@ -99,9 +99,15 @@ for (const executors of EXECUTOR_COUNTS) {
       // Sending to a closed conversation: REST 410, socket ack {error, code}.
       assertError(await server.api.sendRaw(conv.id, { content: 'too late' }), 410, 'REST send to a CLOSED conversation');
       assertError(
-        await server.api.sendRaw(conv.id, { content: 'too late', senderType: 'AGENT', senderId: 'x' }),
+        await server.api.sendRaw(conv.id, { content: 'too late', senderType: 'AGENT', senderId: agentId }),
         410,
         'REST agent send to a CLOSED conversation',
+      );
+      // Anyone else is refused before the status is even looked at.
+      assertError(
+        await server.api.sendRaw(conv.id, { content: 'not mine', senderType: 'AGENT', senderId: 'x' }),
+        403,
+        'REST send by another agent',
       );
       for (const side of sides) {
         if (!side.socket.connected) continue;
@@ -169,7 +175,7 @@ for (const executors of EXECUTOR_COUNTS) {
       // Agent closes.
       const closed = await server.api.closeByAgent(conv.id, agentId, 'Ann', 'resolved');
       assertConversation(closed, { id: conv.id, status: 'CLOSED' }, 'closed by agent');
-      await assertClosedEverywhere(conv, [customer, agent], 5, { byType: 'AGENT', byName: 'Ann' }, customerId);
+      await assertClosedEverywhere(conv, [customer, agent], 5, { byType: 'AGENT', byName: 'Ann' }, customerId, agentId);
       assert.deepEqual((await server.api.agentConversations(agentId, ['ASSIGNED'])).map((c) => c.id), []);
       assert.deepEqual((await server.api.agentConversations(agentId, ['CLOSED'])).map((c) => c.id), [conv.id]);
       assert.deepEqual(
@@ -207,7 +213,7 @@ for (const executors of EXECUTOR_COUNTS) {
 
       const closed = await server.api.closeByCustomer(conv.id, customerId);
       assertConversation(closed, { id: conv.id, status: 'CLOSED' }, 'closed by customer');
-      await assertClosedEverywhere(conv, [customer, agent], 7, { byType: 'CUSTOMER', byName: 'Carl' }, customerId);
+      await assertClosedEverywhere(conv, [customer, agent], 7, { byType: 'CUSTOMER', byName: 'Carl' }, customerId, agentId);
     });
 
     it('handshake fields in the CONNECT auth payload work like the query string', async () => {

@@ -37,7 +37,7 @@ for (const executors of EXECUTOR_COUNTS) {
 
     for (const via of ['query', 'auth']) {
       it(`customer reconnects with lastSeq (${via}) while the agent keeps writing: missed then live, no gap, no duplicate`, async () => {
-        const { conv, customerId, agent } = await setup();
+        const { conv, customerId, agentId, agent } = await setup();
         const first = await clients.customer(server.url, { token: customerId, conversationId: conv.id, via });
         for (let k = 1; k <= 5; k++) await (k % 2 ? first.sendOk(conv.id, `before ${k}`) : agent.sendOk(conv.id, `before ${k}`));
         await first.waitSeq(5);
@@ -48,7 +48,7 @@ for (const executors of EXECUTOR_COUNTS) {
         const gone = first.disconnects.until((d) => d.length > 0, { description: 'the disconnect' });
         first.disconnect();
         await gone;
-        for (let k = 6; k <= 10; k++) await server.api.send(conv.id, { content: `missed ${k}`, senderType: 'AGENT', senderId: 'agent-x' });
+        for (let k = 6; k <= 10; k++) await server.api.send(conv.id, { content: `missed ${k}`, senderType: 'AGENT', senderId: agentId });
         await agent.waitSeq(10);
 
         // Reconnect while live messages keep coming.

@@ -226,14 +226,20 @@ impl ConversationStore for EmbeddedStore {
                 }
                 Some(cell)
             }
-            (MetaWrite::Touch { .. }, Some(cell)) => {
-                if cell.meta.borrow().status == ConversationStatus::Closed {
-                    return Ok(Err(Refusal::Closed));
+            (MetaWrite::Touch { author, .. }, Some(cell)) => {
+                // Before the retry lookup, so nobody reads another sender's message by
+                // presenting its clientMessageId.
+                if author
+                    .as_ref()
+                    .is_some_and(|a| !a.admits(&cell.meta.borrow()))
+                {
+                    return Ok(Err(Refusal::Forbidden));
                 }
                 Some(cell)
             }
         };
-        // A retried message (same clientMessageId): nothing is written.
+        // A retried message (same clientMessageId): nothing is written (a retry after the
+        // close still gets its message).
         if let (Some(cell), [m]) = (&target, c.append.as_slice()) {
             if let Some(first) = m
                 .client_message_id
@@ -244,6 +250,11 @@ impl ConversationStore for EmbeddedStore {
                     duplicate: Some(first),
                     ..Committed::default()
                 }));
+            }
+        }
+        if let (MetaWrite::Touch { .. }, Some(cell)) = (&c.write, &target) {
+            if cell.meta.borrow().status == ConversationStatus::Closed {
+                return Ok(Err(Refusal::Closed));
             }
         }
         // Only a lifecycle step marks the cell: messages never wait here, and must not clear
@@ -279,7 +290,7 @@ impl ConversationStore for EmbeddedStore {
         // The conversation part: synchronous, cannot fail.
         match c.write {
             MetaWrite::Replace { conversation, .. } => *cell.meta.borrow_mut() = *conversation,
-            MetaWrite::Touch { at } => {
+            MetaWrite::Touch { at, .. } => {
                 let mut meta = cell.meta.borrow_mut();
                 meta.updated_at = meta.updated_at.max(at);
             }

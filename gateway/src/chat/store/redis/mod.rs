@@ -31,7 +31,7 @@ use livechat_core::store::{
     ConversationStore, Cutoffs, Due, MessagePage, MetadataRepository, Written,
 };
 use livechat_core::{
-    AgentChange, ChatMessage, Commit, Committed, ConversationMetadata, ConversationStatus,
+    AgentChange, Author, ChatMessage, Commit, Committed, ConversationMetadata, ConversationStatus,
     MetaWrite, QueueChange, QueueEntry, Refusal, Timestamp,
 };
 
@@ -104,7 +104,7 @@ impl RedisStore {
     /// The conversation script for `c` (see [`scripts::COMMIT`]).
     async fn conversation_step(&self, c: &Commit) -> Result<Scripted, GatewayError> {
         let id = &c.conversation_id;
-        let mut args: Vec<String> = Vec::with_capacity(12 + 2 * c.append.len());
+        let mut args: Vec<String> = Vec::with_capacity(14 + 2 * c.append.len());
         match &c.write {
             MetaWrite::Replace {
                 conversation,
@@ -119,7 +119,7 @@ impl RedisStore {
                 args.push(conversation.status.as_str().into());
                 args.push(conversation.updated_at.millis().to_string());
             }
-            MetaWrite::Touch { at } => {
+            MetaWrite::Touch { at, .. } => {
                 args.extend(["T".into(), "0".into(), String::new(), String::new()]);
                 args.push(at.millis().to_string());
             }
@@ -132,6 +132,26 @@ impl RedisStore {
         args.push(self.cfg.message_buffer.max(1).to_string());
         args.push(self.cfg.conversation_ttl.as_millis().to_string());
         args.push(self.keys.room_channel(id));
+        match &c.write {
+            MetaWrite::Replace { conversation, .. } => {
+                args.push(conversation.customer.id.clone());
+                args.push(
+                    conversation
+                        .agent
+                        .as_ref()
+                        .map(|a| a.id.clone())
+                        .unwrap_or_default(),
+                );
+            }
+            MetaWrite::Touch { author, .. } => {
+                args.push(String::new());
+                args.push(match author {
+                    Some(Author::Customer(who)) => format!("c{who}"),
+                    Some(Author::Agent(who)) => format!("a{who}"),
+                    None => String::new(),
+                });
+            }
+        }
         args.push(c.append.len().to_string());
         for m in &c.append {
             args.push(codec::message_without_seq(m)?);
@@ -161,6 +181,7 @@ impl RedisStore {
             }
             b"conflict" => Scripted::Refused(Refusal::Conflict),
             b"closed" => Scripted::Refused(Refusal::Closed),
+            b"forbidden" => Scripted::Refused(Refusal::Forbidden),
             b"notfound" => Scripted::Refused(Refusal::NotFound),
             other => {
                 return Err(GatewayError::Corrupt(format!(

@@ -12,19 +12,41 @@ use crate::redis::Script;
 ///
 /// KEYS: meta, messages, seq, cmids, assignment.
 /// ARGV: mode (`R` replace / `T` touch), expected version, meta JSON, status, updatedAt ms,
-/// assignment (`` keep / `-` delete / agent id), buffer, ttl ms, channel, n messages, then per
-/// message its JSON without `seq` and its clientMessageId (`` none), then n notices and each
-/// notice's JSON.
-/// Returns `{'ok', seq...}`, `{'dup', message JSON}`, `{'conflict'}`, `{'closed'}` or
-/// `{'notfound'}`.
+/// assignment (`` keep / `-` delete / agent id), buffer, ttl ms, channel, then for `R` the
+/// customer id and the agent id (`` none) — kept as fields `cu` and `ag` — and for `T` `` and
+/// the author of its messages (`c<id>` the customer / `a<id>` the agent the metadata names /
+/// `` unchecked), n messages, then per message its JSON without
+/// `seq` and its clientMessageId (`` none), then n notices and each notice's JSON.
+/// A touch checks, in order: the conversation exists, the author (before the retry lookup, so
+/// nobody reads another sender's message by its clientMessageId), a retry, CLOSED.
+/// Returns `{'ok', seq...}`, `{'dup', message JSON}`, `{'conflict'}`, `{'closed'}`,
+/// `{'forbidden'}` or `{'notfound'}`.
 pub const COMMIT: &str = r#"
 local mode = ARGV[1]
-local n = tonumber(ARGV[10])
+local n = tonumber(ARGV[12])
 local buffer = tonumber(ARGV[7])
 local ttl = ARGV[8]
 local channel = ARGV[9]
-if n == 1 and ARGV[12] ~= '' then
-  local s = redis.call('ZSCORE', KEYS[4], ARGV[12])
+local h
+if mode == 'T' then
+  h = redis.call('HMGET', KEYS[1], 'st', 'up', 'cu', 'ag')
+  if not h[1] then return {'notfound'} end
+  local author = ARGV[11]
+  if author ~= '' then
+    local agent = string.sub(author, 1, 1) == 'a'
+    local party
+    if agent then party = h[4] else party = h[3] end
+    if not party then
+      -- Written before the parties were kept as fields: read them from the metadata.
+      local meta = cjson.decode(redis.call('HGET', KEYS[1], 'meta'))
+      local p = agent and meta.agent or meta.customer
+      party = (type(p) == 'table' and p.id) or ''
+    end
+    if party ~= string.sub(author, 2) then return {'forbidden'} end
+  end
+end
+if n == 1 and ARGV[14] ~= '' then
+  local s = redis.call('ZSCORE', KEYS[4], ARGV[14])
   if s then
     local last = tonumber(redis.call('GET', KEYS[3]) or '0')
     local idx = redis.call('LLEN', KEYS[2]) - 1 - (last - tonumber(s))
@@ -46,10 +68,8 @@ if mode == 'R' then
     if tonumber(v) ~= expected then return {'conflict'} end
   end
   redis.call('HSET', KEYS[1], 'meta', ARGV[3], 'v', expected + 1, 'st', ARGV[4],
-    'up', ARGV[5], 'act', act)
+    'up', ARGV[5], 'act', act, 'cu', ARGV[10], 'ag', ARGV[11])
 else
-  local h = redis.call('HMGET', KEYS[1], 'st', 'up')
-  if not h[1] then return {'notfound'} end
   if h[1] == 'CLOSED' then return {'closed'} end
   if tonumber(ARGV[5]) > tonumber(h[2] or '0') then
     redis.call('HSET', KEYS[1], 'up', ARGV[5], 'act', act)
@@ -63,7 +83,7 @@ elseif ARGV[6] ~= '' then
   redis.call('SET', KEYS[5], ARGV[6])
 end
 local out = {'ok'}
-local i = 11
+local i = 13
 for _ = 1, n do
   local seq = redis.call('INCR', KEYS[3])
   local json = '{"seq":' .. seq .. ',' .. string.sub(ARGV[i], 2)

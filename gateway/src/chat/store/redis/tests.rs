@@ -59,8 +59,12 @@ fn accept(id: &str, max: usize) -> Decide {
 }
 
 fn send(text: &str, key: Option<&str>) -> Command {
+    by(customer(), text, key)
+}
+
+fn by(sender: ChatParticipant, text: &str, key: Option<&str>) -> Command {
     Command::Send {
-        sender: customer(),
+        sender,
         content: text.into(),
         kind: MessageType::Text,
         metadata: Metadata::new(),
@@ -284,5 +288,56 @@ fn a_corrupt_value_is_an_error_for_that_conversation_only() {
         execute(&a, &good, &mut accept("ann", 3), now)
             .await
             .unwrap();
+    });
+}
+
+#[test]
+fn only_the_stored_parties_write_and_a_retry_key_reveals_nothing_to_others() {
+    let server = TestRedis::any();
+    run(async {
+        let (a, b) = nodes(&server);
+        let id = queued(&a).await;
+        execute(&a, &id, &mut accept("ann", 3), now).await.unwrap();
+        let mine = by(agent("ann"), "mine", Some("k"));
+        let (first, _) = append(&a, &id, mine, now()).await.unwrap();
+        let stranger = ChatParticipant::new("eve", ParticipantKind::Customer, "Eve");
+        for intruder in [stranger, agent("bob")] {
+            for key in [None, Some("k")] {
+                let cmd = by(intruder.clone(), "x", key);
+                // From either node: the script decides.
+                assert!(matches!(
+                    append(&b, &id, cmd, now()).await,
+                    Err(GatewayError::Forbidden(_))
+                ));
+            }
+        }
+        execute(&a, &id, &mut cmd(Command::Enqueue { channel: None }), now)
+            .await
+            .unwrap();
+        let late = by(agent("ann"), "late", None);
+        assert!(matches!(
+            append(&a, &id, late, now()).await,
+            Err(GatewayError::Forbidden(_))
+        ));
+        let (m, _) = append(&b, &id, send("still here", None), now())
+            .await
+            .unwrap();
+        assert_eq!(m.seq, first.seq + 1, "refused messages took no seq");
+        // A conversation written before the parties were kept as fields: read from the JSON.
+        let mut hdel = redis::cmd("HDEL");
+        hdel.arg(a.keys.meta(&id)).arg("cu").arg("ag");
+        let _: i64 = a.conn().query(&hdel).await.unwrap();
+        append(&a, &id, send("old layout", None), now())
+            .await
+            .unwrap();
+        let eve = by(
+            ChatParticipant::new("eve", ParticipantKind::Customer, "Eve"),
+            "x",
+            None,
+        );
+        assert!(matches!(
+            append(&a, &id, eve, now()).await,
+            Err(GatewayError::Forbidden(_))
+        ));
     });
 }
