@@ -236,6 +236,9 @@ pub struct Credentials {
     pub display_name: Option<String>,
     /// Device fingerprint (anonymous customers).
     pub fingerprint: Option<String>,
+    /// The request starts a conversation: the only place a provider that admits anonymous
+    /// customers admits one (anywhere else, no proof is no identity).
+    pub starting: bool,
 }
 
 /// A host's in-process hook: receives every analytics event the node publishes, on the

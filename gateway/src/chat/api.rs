@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use livechat_core::access::{self, Action};
+use livechat_core::store::Credentials;
 use livechat_core::{
     Command, ConversationMetadata, ConversationStatus, MessageType, Metadata, ParticipantKind,
     Principal, QueuePosition,
@@ -230,7 +231,10 @@ async fn handle(
                 .get("displayName")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned);
-            let creds = rest_credentials(req, "customer", None, name);
+            let creds = Credentials {
+                starting: true,
+                ..rest_credentials(req, "customer", None, name)
+            };
             let who = chat.auth().authenticate(&creds)?;
             access::authorize_start(&who)?;
             chat.touch_presence(who.id());

@@ -105,6 +105,7 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
         participant_id: None,
         display_name: hello.display_name.clone(),
         fingerprint: hello.fingerprint.clone(),
+        starting: hello.conversation_id.is_none() && hello.scope.as_deref() != Some("queue"),
     };
     let who = match chat.auth().authenticate(&creds) {
         Ok(p) => p,

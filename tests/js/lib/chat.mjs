@@ -18,12 +18,20 @@
 //                              this PostgreSQL database (chat.database.url): the contract
 //                              must hold unchanged with the durable write in every step
 //   LIVECHAT_TEST_VERBOSE=1    forward the server's stdout/stderr to ours
+//   LIVECHAT_TEST_SECURITY=jwt every chat server runs `chat.security.mode = jwt` (HS256,
+//                              anonymous customers on) and the clients here present
+//                              tokens for the identities the tests name: REST sends
+//                              `Authorization: Bearer` for the X-Participant-Id /
+//                              X-Agent-Id / agentId / senderId it would send (those still
+//                              go too, and must be ignored), sockets send a token for
+//                              their `token` field; a customer who names no one is the
+//                              conversation's customer as learned from earlier replies
 //
 // Like lib/server.mjs (which starts the example binaries by name), every wait
 // here is for an event or a response, bounded by a timeout; nothing sleeps.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHmac, createSign, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -42,6 +50,64 @@ const STARTUP_TIMEOUT_MS = 30_000;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const STDERR_KEEP = 64 * 1024;
 const LISTENING_RE = /^listening on (http:\/\/([^\s/]+):(\d+))\s*$/;
+
+/** The whole suite in `jwt` mode (see the header). */
+export const JWT_MODE = process.env.LIVECHAT_TEST_SECURITY === 'jwt';
+/** The HS256 secret of `jwt`-mode test servers. */
+export const TEST_JWT_SECRET = 'livechat-test-secret-0123456789abcdef';
+/** The `chat.security` config of a `jwt`-mode test server. */
+export const JWT_CONFIG = {
+  'chat.security': { mode: 'jwt', 'anonymous-customers': true },
+  'chat.security.jwt': { secret: TEST_JWT_SECRET },
+};
+
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+
+/**
+ * A signed JWT. `alg`: HS256 (with `secret`), RS256 / ES256 (with `key`, a PEM private key),
+ * or `none` (unsigned, for refusal tests).
+ */
+export function signJwt(claims, { alg = 'HS256', secret = TEST_JWT_SECRET, key, kid } = {}) {
+  const header = { alg, typ: 'JWT', ...(kid ? { kid } : {}) };
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  if (alg === 'none') return `${input}.`;
+  if (alg === 'HS256') return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+  const signer = createSign('SHA256').update(input);
+  const sig = alg === 'ES256' ? signer.sign({ key, dsaEncoding: 'ieee-p1363' }) : signer.sign(key);
+  return `${input}.${b64url(sig)}`;
+}
+
+/** A valid test token for participant `id` with `role` (an hour long). */
+export function tokenFor(id, role = 'customer', extra = {}) {
+  return signJwt({ sub: id, role, exp: Math.floor(Date.now() / 1000) + 3600, ...extra });
+}
+
+/** Conversation id → its customer id, from every reply and join event seen (jwt mode). */
+const customerOf = new Map();
+/** Base URLs of the servers started with `JWT_CONFIG` by `JWT_MODE` (their clients present tokens). */
+const jwtServers = new Set();
+
+/** Records the customer of every conversation in `value` (a conversation, or an array). */
+function learnCustomers(value) {
+  for (const c of Array.isArray(value) ? value : [value]) {
+    if (c && typeof c === 'object' && typeof c.id === 'string' && c.customer?.id) customerOf.set(c.id, c.customer.id);
+  }
+}
+
+/** The identity a REST call of the tests stands for, as `[id, role]` (jwt mode), or null. */
+function restIdentity(method, path, headers, body) {
+  const conv = /^\/api\/(?:agent\/)?conversations\/([^/]+)/.exec(path)?.[1];
+  if (path.startsWith('/api/agent/')) {
+    const id = headers['X-Agent-Id'] ?? body?.agentId;
+    return id ? [id, 'agent'] : null;
+  }
+  if (body?.senderType === 'AGENT') {
+    const id = body.senderId ?? headers['X-Agent-Id'];
+    return id ? [id, 'agent'] : null;
+  }
+  const id = headers['X-Participant-Id'] ?? (conv ? customerOf.get(conv) : undefined);
+  return id ? [id, 'customer'] : null;
+}
 
 /** True when the tests run against a Node stand-in of the chat server, not the Rust binary. */
 export const usingChatStub = Boolean(process.env.LIVECHAT_CHAT_REF_SERVER);
@@ -84,6 +150,9 @@ export function startChatServer({ executors, config = {}, extraArgs = [], redisP
     const prefix = redisPrefix || `lc-test-${randomUUID().slice(0, 12)}`;
     config = { ...config, 'chat.redis': { url: redisUrl, 'key-prefix': prefix, ...(config['chat.redis'] || {}) } };
   }
+  // Servers a test configures itself keep their security settings (and their clients are not adapted).
+  const adaptJwt = JWT_MODE && !usingChatStub && !config['chat.security'] && !config['chat.security.jwt'];
+  if (adaptJwt) config = { ...config, ...JWT_CONFIG };
   const dbUrl = process.env.LIVECHAT_TEST_CHAT_DATABASE_URL;
   if (dbUrl && !usingChatStub) {
     config = { ...config, 'chat.database': { url: dbUrl, ...(config['chat.database'] || {}) } };
@@ -148,6 +217,7 @@ export function startChatServer({ executors, config = {}, extraArgs = [], redisP
       settled = true;
       clearTimeout(timer);
       const [, url, host, port] = m;
+      if (adaptJwt) jwtServers.add(url);
       resolveStart({
         url,
         host,
@@ -258,6 +328,11 @@ export class Api {
       if (s) url += `?${s}`;
     }
     const init = { method, headers: { ...headers } };
+    const adapt = jwtServers.has(this.base);
+    if (adapt && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) {
+      const who = restIdentity(method, path, headers, body);
+      if (who) init.headers.authorization = `Bearer ${tokenFor(...who)}`;
+    }
     if (rawBody !== undefined) {
       init.body = rawBody;
       init.headers['content-type'] ??= 'application/json';
@@ -277,6 +352,7 @@ export class Api {
     } else {
       parsed = null;
     }
+    if (adapt && res.ok) learnCustomers(parsed);
     return { status: res.status, headers: res.headers, body: parsed, text, what: `${method} ${url}` };
   }
 
@@ -632,6 +708,7 @@ export class ChatClient {
       query: stringify(query),
       auth,
     });
+    if (jwtServers.has(url)) this.socket.on('system:event', (e) => learnCustomers(e?.conversation));
     this.messages = new EventLog(this.socket, 'chat:message', this.label);
     this.events = new EventLog(this.socket, 'system:event', this.label);
     this.errors = new EventLog(this.socket, 'system:error', this.label);
@@ -749,10 +826,18 @@ export class ChatClients {
   /** A client; `fields` go to the query string unless `via: 'auth'`. */
   create(url, fields = {}, { via = 'query', query = {}, auth = {}, label } = {}) {
     const clean = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+    if (jwtServers.has(url)) {
+      // The same identity, proven: a token for the id the test names (or for the customer of
+      // the conversation it joins).
+      const role = clean.role ?? 'customer';
+      const id = clean.token ?? (role === 'customer' && clean.conversationId ? customerOf.get(clean.conversationId) : undefined);
+      // (A token taken from an earlier client is already one.)
+      if (id !== undefined && !/^eyJ[\w-]*\.[\w-]*\.[\w-]*$/.test(id)) clean.token = tokenFor(id, role);
+    }
     const c = new ChatClient(url, {
       query: via === 'query' ? { ...query, ...clean } : query,
       auth: via === 'auth' ? { ...auth, ...clean } : auth,
-      label: label ?? `${clean.role ?? '?'} socket ${clean.token ?? ''}${clean.conversationId ? ` in ${clean.conversationId}` : ''}${clean.scope ? ` scope=${clean.scope}` : ''}`,
+      label: label ?? `${clean.role ?? '?'} socket ${fields.token ?? ''}${clean.conversationId ? ` in ${clean.conversationId}` : ''}${clean.scope ? ` scope=${clean.scope}` : ''}`,
     });
     this.all.add(c);
     return c;

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   EXECUTOR_COUNTS,
+  JWT_MODE,
   assertAckError,
   assertConversation,
   assertError,
@@ -67,7 +68,8 @@ for (const executors of EXECUTOR_COUNTS) {
 
     it('400: accept without agentId or with malformed JSON', async () => {
       const conv = await server.api.queuedConversation();
-      assertError(await server.api.acceptRaw(conv.id, undefined, 'No Id'), 400, 'accept without agentId');
+      // Development mode: an agent must name itself; jwt mode: no token, no identity.
+      assertError(await server.api.acceptRaw(conv.id, undefined, 'No Id'), JWT_MODE ? 401 : 400, 'accept without agentId');
       assertError(
         await server.api.request('POST', `/api/agent/conversations/${conv.id}/accept`, { rawBody: '{agentId:' }),
         400,

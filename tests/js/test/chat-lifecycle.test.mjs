@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   EXECUTOR_COUNTS,
+  JWT_MODE,
   ISO_DURATION_RE,
   assertAckError,
   assertCloseMessage,
@@ -18,6 +19,7 @@ import {
   assertMessage,
   assertQueueEntry,
   idsOf,
+  tokenFor,
   randomUUID,
   uid,
   useChatClients,
@@ -253,7 +255,8 @@ for (const executors of EXECUTOR_COUNTS) {
       assertError(await server.api.acceptRaw(conv.id, uid('agent'), 'Late'), 410, 'accept a closed conversation');
     });
 
-    it('customer identity: X-Participant-Id > X-Auth-Token > anon-<fingerprint> > new UUID; name header > displayName > Guest', async () => {
+    it('customer identity: X-Participant-Id > X-Auth-Token > anon-<fingerprint> > new UUID; name header > displayName > Guest (jwt mode: the token only)', async () => {
+      if (JWT_MODE) return jwtCustomerIdentity();
       const post = (headers, attributes = {}) => server.api.createConversation({ headers, attributes });
       const a = await post({ 'X-Participant-Id': 'pid-1', 'X-Auth-Token': 'tok-1', 'X-Device-Fingerprint': 'fp-1', 'X-Participant-Name': 'Hal' }, { displayName: 'Ignored' });
       assertConversation(a, { customer: { id: 'pid-1', displayName: 'Hal' } });
@@ -268,6 +271,25 @@ for (const executors of EXECUTOR_COUNTS) {
       assert.equal(d.customer.displayName, 'Guest');
       assert.notEqual(a.id, b.id);
     });
+
+    /** The same contract point in jwt mode: the token only; anonymous customers get an id and a token. */
+    async function jwtCustomerIdentity() {
+      const post = (headers) => server.api.request('POST', '/api/conversations', { body: { channel: 'web' }, headers });
+      // The token's subject, whatever the headers say.
+      const a = await post({ authorization: `Bearer ${tokenFor('pid-1')}`, 'X-Participant-Id': 'someone-else', 'X-Participant-Name': 'Hal' });
+      assert.equal(a.status, 200, a.text);
+      assertConversation(a.body, { customer: { id: 'pid-1', displayName: 'Hal' } });
+      // Not a token: refused.
+      assertError(await post({ 'X-Auth-Token': 'tok-2' }), 401, 'a non-JWT X-Auth-Token');
+      // None: a server-issued id and the token proving it, which works on the next call.
+      const d = await post({ 'X-Device-Fingerprint': 'fp-3' });
+      assert.equal(d.status, 200, d.text);
+      assert.match(d.body.customer.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, 'a new UUID');
+      const issued = d.headers.get('x-participant-token');
+      assert.ok(issued, 'X-Participant-Token carries the issued token');
+      const again = await server.api.request('GET', `/api/conversations/${d.body.id}`, { headers: { authorization: `Bearer ${issued}` } });
+      assert.equal(again.status, 200, again.text);
+    }
 
     it("agent's conversations are listed newest activity first", async () => {
       const agentId = uid('agent');

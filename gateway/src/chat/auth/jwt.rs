@@ -323,10 +323,12 @@ impl JwtVerifier {
                     .collect();
             }
         }
+        // A socket lives past its token's `exp` by the same leeway the check allowed.
+        let leeway = self.claims.leeway.as_millis() as i64;
         p.expires_at = claims
             .get("exp")
             .and_then(Value::as_i64)
-            .map(|s| Timestamp(s.saturating_mul(1000)));
+            .map(|s| Timestamp(s.saturating_mul(1000).saturating_add(leeway)));
         Ok(p)
     }
 }
@@ -391,6 +393,7 @@ impl AuthProvider for JwtVerifier {
                 self.principal(&claims, anonymous, c)
             }
             None if self.anonymous.is_some()
+                && c.starting
                 && matches!(c.role.as_deref(), None | Some("customer")) =>
             {
                 let name = c

@@ -230,9 +230,17 @@ fn anonymous_customers_get_an_id_and_a_token_that_proves_it() {
         .authenticate(&Credentials {
             role: Some("customer".into()),
             display_name: Some("Zoe".into()),
+            starting: true,
             ..Credentials::default()
         })
         .unwrap();
+    // Only when starting a conversation: elsewhere no token is no identity.
+    assert!(v
+        .authenticate(&Credentials {
+            role: Some("customer".into()),
+            ..Credentials::default()
+        })
+        .is_err());
     assert_eq!(
         (fresh.role, fresh.participant.display_name.as_str()),
         (Role::Customer, "Zoe")
@@ -244,6 +252,7 @@ fn anonymous_customers_get_an_id_and_a_token_that_proves_it() {
     assert!(v
         .authenticate(&Credentials {
             role: Some("agent".into()),
+            starting: true,
             ..Credentials::default()
         })
         .is_err());

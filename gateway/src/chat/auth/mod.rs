@@ -134,5 +134,6 @@ pub fn rest_credentials(
         participant_id: named.or_else(|| header(id_header)),
         display_name: header("x-participant-name").or(display_name),
         fingerprint: header("x-device-fingerprint"),
+        starting: false,
     }
 }
