@@ -80,6 +80,8 @@ if [ -z "${LIVECHAT_TEST_REDIS_URL:-}" ]; then
 fi
 echo "== JavaScript chat tests, Redis backend ($LIVECHAT_TEST_REDIS_URL), 1 to 3 nodes"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs)
+echo "== JavaScript chat tests in jwt mode (a verified token for every identity) and the security tests, Redis backend"
+(cd tests/js && LIVECHAT_TEST_SECURITY=jwt node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs test/security.test.mjs)
 
 # The same chat suite with durable metadata on (every lifecycle step writes PostgreSQL first),
 # on both backends, in a database of its own.
