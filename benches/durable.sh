@@ -25,8 +25,9 @@
 # serve the node's pool are moved to CPU 1 (`taskset -p`) once connected.
 # Usage: benches/durable.sh   (QUICK=1 for a short smoke run; SKIP_BUILD=1 to reuse binaries;
 #        PARTS="a b d c" to choose steps; WAIT_IDLE=S waits up to S s for < 10 % CPU busy
-#        before each measurement, as compare.sh). Results: $OUT (target/bench-durable/<date>/),
-#        summary.txt at the end.
+#        before each measurement, as compare.sh; the parameters below, e.g. SWEEP_START=1000,
+#        can be set from the environment; SUMMARY_ONLY=1 OUT=dir prints the summary of an earlier
+#        run). Results: $OUT (target/bench-durable/<date>/), summary.txt at the end.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,14 +39,64 @@ mkdir -p "$OUT"
 LOADGEN=$ROOT/target/release/livechat-loadgen
 LIVECHAT_BIN=$ROOT/target/release/livechat
 if [[ $QUICK == 1 ]]; then
-  LC_DURATION=3 LC_ROUNDS=1 LC_CLIENTS=32 LC_CURVE="8" CONV=50 EV_RATES="500" EV_DURATION=3
-  SWEEP_START=1000 SWEEP_STEPS=3 DURATION=3 SWEEP_ROUNDS=1 D_RATE=500 D_DURATION=3
+  defaults=(LC_DURATION=3 LC_ROUNDS=1 LC_CLIENTS=32 LC_CURVE=8 CONV=50 EV_RATES=500 EV_DURATION=3
+    SWEEP_START=1000 SWEEP_STEPS=3 DURATION=3 SWEEP_ROUNDS=1 D_RATE=500 D_DURATION=3)
 else
-  LC_DURATION=20 LC_ROUNDS=2 LC_CLIENTS=32 LC_CURVE="1 8 128" CONV=500 EV_RATES="5000 8000"
-  EV_DURATION=20 SWEEP_START=3000 SWEEP_STEPS=10 DURATION=20 SWEEP_ROUNDS=2 D_RATE=3000 D_DURATION=10
+  defaults=(LC_DURATION=20 LC_ROUNDS=2 LC_CLIENTS=32 "LC_CURVE=1 8 128" CONV=500 "EV_RATES=5000 8000"
+    EV_DURATION=20 SWEEP_START=1500 SWEEP_STEPS=10 DURATION=20 SWEEP_ROUNDS=2 D_RATE=3000 D_DURATION=10)
 fi
+for kv in "${defaults[@]}"; do # each one can be set from the environment
+  name=${kv%%=*}
+  [[ -n ${!name:-} ]] || printf -v "$name" '%s' "${kv#*=}"
+done
 
 log() { printf '[durable-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Prints (and writes to $OUT/summary.txt) the results found in $OUT.
+summary() {
+python3 - "$OUT" <<'EOF' | tee "$OUT/summary.txt"
+import json, os, sys
+out = sys.argv[1]
+def jl(name):
+    p = os.path.join(out, name)
+    return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
+print("## a. lifecycle (closed loop, REST)")
+for r in jl("lifecycle.jsonl"):
+    l = r["latency"]
+    print(f"{r['label']:<22} clients {r['clients']:>3}: {r['conversations_per_s']:7.0f} conv/s = {r['steps_per_s']:7.0f} steps/s"
+          f" | p50/p99 ms start {l['start']['p50_ms']:.2f}/{l['start']['p99_ms']:.2f} queue {l['queue']['p50_ms']:.2f}/{l['queue']['p99_ms']:.2f}"
+          f" accept {l['accept']['p50_ms']:.2f}/{l['accept']['p99_ms']:.2f} close {l['close']['p50_ms']:.2f}/{l['close']['p99_ms']:.2f}"
+          f" | errors {r['errors']} | CPU node {r['server_cpu_pct'] or 0:.0f}% backends {r['backend_cpu_pct'] or 0:.0f}%"
+          f" loadgen {r['loadgen_cpu_pct']:.0f}% other {r['foreign_cpu_pct'] or 0:.0f}%")
+p = os.path.join(out, "lifecycle-db.txt")
+if os.path.exists(p):
+    print(open(p).read().rstrip())
+p = os.path.join(out, "chat-fixed.txt")
+if os.path.exists(p):
+    print("## b, d. chat pipeline at fixed rates")
+    print(open(p).read().rstrip())
+sw = [r for r in jl("chat-sweep.jsonl") if r.get("scenario") == "chat-sweep"]
+if sw:
+    print("## c. chat capacity (stored msgs/s, ack p99 ≤ 5 ms)")
+    for r in sw:
+        steps = [x for x in jl("chat-sweep.jsonl") if x.get("scenario") == "chat" and x["label"] == r["label"]]
+        trail = " ".join(f"{x['rate_per_s']:.0f}:{'ok' if x['ok'] else 'FAIL'}({x['ack_p99_ms']:.1f}ms,other {x['foreign_cpu_pct'] or 0:.0f}%)" for x in steps)
+        print(f"{r['label']}: {r['capacity_stored_per_s']:.0f} (ack p99 {r['capacity_ack_p99_ms']:.2f} ms; limited by: {r['limited_by']})"
+              f" | {len(steps)} step runs: {trail}")
+    cap = {}
+    for r in sw:
+        cap.setdefault(r["label"].split("-")[1], []).append(r["capacity_stored_per_s"])
+    if "redis" in cap and "all3" in cap:
+        a, b = sum(cap["redis"]) / len(cap["redis"]), sum(cap["all3"]) / len(cap["all3"])
+        ratio = f"{b / a:.3f}" if a else "-"
+        print(f"mean: Redis only {a:.0f}, Redis + PostgreSQL + Kafka {b:.0f}: {ratio} of Redis only (target ≥ 0.90)")
+p = os.path.join(out, "sweep-metrics.txt")
+if os.path.exists(p):
+    print(open(p).read().rstrip())
+EOF
+}
+if [[ ${SUMMARY_ONLY:-0} == 1 ]]; then summary; exit 0; fi
+
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   log "building (release)"
@@ -435,43 +486,5 @@ EOF
 fi
 
 # ================================================================================ summary
-python3 - "$OUT" <<'EOF' | tee "$OUT/summary.txt"
-import json, os, sys
-out = sys.argv[1]
-def jl(name):
-    p = os.path.join(out, name)
-    return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
-print("## a. lifecycle (closed loop, REST)")
-for r in jl("lifecycle.jsonl"):
-    l = r["latency"]
-    print(f"{r['label']:<22} clients {r['clients']:>3}: {r['conversations_per_s']:7.0f} conv/s = {r['steps_per_s']:7.0f} steps/s"
-          f" | p50/p99 ms start {l['start']['p50_ms']:.2f}/{l['start']['p99_ms']:.2f} queue {l['queue']['p50_ms']:.2f}/{l['queue']['p99_ms']:.2f}"
-          f" accept {l['accept']['p50_ms']:.2f}/{l['accept']['p99_ms']:.2f} close {l['close']['p50_ms']:.2f}/{l['close']['p99_ms']:.2f}"
-          f" | errors {r['errors']} | CPU node {r['server_cpu_pct'] or 0:.0f}% backends {r['backend_cpu_pct'] or 0:.0f}%"
-          f" loadgen {r['loadgen_cpu_pct']:.0f}% other {r['foreign_cpu_pct'] or 0:.0f}%")
-p = os.path.join(out, "lifecycle-db.txt")
-if os.path.exists(p):
-    print(open(p).read().rstrip())
-p = os.path.join(out, "chat-fixed.txt")
-if os.path.exists(p):
-    print("## b, d. chat pipeline at fixed rates")
-    print(open(p).read().rstrip())
-sw = [r for r in jl("chat-sweep.jsonl") if r.get("scenario") == "chat-sweep"]
-if sw:
-    print("## c. chat capacity (stored msgs/s, ack p99 ≤ 5 ms)")
-    for r in sw:
-        steps = [x for x in jl("chat-sweep.jsonl") if x.get("scenario") == "chat" and x["label"] == r["label"]]
-        trail = " ".join(f"{x['rate_per_s']:.0f}:{'ok' if x['ok'] else 'FAIL'}({x['ack_p99_ms']:.1f}ms,other {x['foreign_cpu_pct'] or 0:.0f}%)" for x in steps)
-        print(f"{r['label']}: {r['capacity_stored_per_s']:.0f} (ack p99 {r['capacity_ack_p99_ms']:.2f} ms; limited by: {r['limited_by']})"
-              f" | {len(steps)} step runs: {trail}")
-    cap = {}
-    for r in sw:
-        cap.setdefault(r["label"].split("-")[1], []).append(r["capacity_stored_per_s"])
-    if "redis" in cap and "all3" in cap:
-        a, b = sum(cap["redis"]) / len(cap["redis"]), sum(cap["all3"]) / len(cap["all3"])
-        print(f"mean: Redis only {a:.0f}, Redis + PostgreSQL + Kafka {b:.0f}: {b / a:.3f} of Redis only (target ≥ 0.90)")
-p = os.path.join(out, "sweep-metrics.txt")
-if os.path.exists(p):
-    print(open(p).read().rstrip())
-EOF
+summary
 log "results in $OUT"
