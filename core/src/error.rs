@@ -22,6 +22,9 @@ pub enum LifecycleError {
     /// Message longer than the limit (400).
     #[error("content is longer than {0} characters")]
     ContentTooLong(usize),
+    /// Control characters other than line breaks and tabs (400).
+    #[error("content must not contain control characters other than line breaks and tabs")]
+    ControlCharacters,
     /// Clients may not send SYSTEM messages (400).
     #[error("SYSTEM messages are reserved for the server")]
     SystemReserved,

@@ -179,6 +179,14 @@ pub fn compose(
     if content.chars().count() > max_length {
         return Err(LifecycleError::ContentTooLong(max_length));
     }
+    // Text only: line breaks and tabs, no other control characters (terminal escapes, NULs,
+    // C1 codes) reach the other side.
+    if content
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(LifecycleError::ControlCharacters);
+    }
     Ok(MessageDraft {
         kind,
         sender,

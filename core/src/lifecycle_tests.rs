@@ -318,3 +318,31 @@ fn expiry_closes_with_reason() {
         assert_eq!(d.metadata["reason"], reason);
     }
 }
+
+#[test]
+fn control_characters_are_refused_but_line_breaks_and_tabs_are_text() {
+    let ok = compose(
+        customer(),
+        "a\tb\r\nc".into(),
+        MessageType::Text,
+        Metadata::new(),
+        None,
+        10,
+    );
+    assert!(ok.is_ok());
+    for bad in ["\u{1b}[2J", "nul\u{0}", "c1\u{85}x"] {
+        assert_eq!(
+            compose(
+                customer(),
+                bad.into(),
+                MessageType::Text,
+                Metadata::new(),
+                None,
+                10
+            )
+            .unwrap_err(),
+            LifecycleError::ControlCharacters,
+            "{bad:?}"
+        );
+    }
+}

@@ -120,6 +120,17 @@ pub enum GatewayError {
     /// The domain refused a lifecycle command (400 / 409 / 410 / 429).
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    /// A node-wide cap is reached (live conversations, pending commands) (503): refused rather
+    /// than growing without bound.
+    #[error("{0}")]
+    OverCapacity(String),
+    /// A client went over a rate limit (429, `rate_limited`; REST adds `Retry-After`). The
+    /// duration is how long until it may try again.
+    #[error("{0}")]
+    RateLimited(String, std::time::Duration),
+    /// A request head or body did not arrive within its deadline (408); the connection closes.
+    #[error("request not received in time")]
+    RequestTimeout,
 }
 
 impl From<livechat_core::Denied> for GatewayError {
@@ -139,16 +150,19 @@ impl GatewayError {
             Self::BadRequest(_) => 400,
             Self::Contended(_) => 409,
             Self::Redis(crate::redis::Error::Protocol(_) | crate::redis::Error::Type(_)) => 500,
-            Self::Redis(_) | Self::Busy(_) | Self::Database(_) => 503,
+            Self::Redis(_) | Self::Busy(_) | Self::Database(_) | Self::OverCapacity(_) => 503,
             Self::Stale(_) => 409,
             Self::Corrupt(_) => 500,
             Self::TooManyRequests(_) => 429,
+            Self::RateLimited(..) => 429,
+            Self::RequestTimeout => 408,
             Self::Lifecycle(e) => match e {
                 LifecycleError::Closed | LifecycleError::NotQueued => 410,
                 LifecycleError::AssignedToOther(_) => 409,
                 LifecycleError::AgentAtCapacity(_) => 429,
                 LifecycleError::EmptyContent
                 | LifecycleError::ContentTooLong(_)
+                | LifecycleError::ControlCharacters
                 | LifecycleError::SystemReserved => 400,
             },
             Self::Config(_) => 500,
@@ -170,6 +184,12 @@ impl GatewayError {
     pub fn code(&self) -> &'static str {
         if let Self::TooManyRequests(_) = self {
             return "too_many_requests";
+        }
+        if let Self::RateLimited(..) = self {
+            return "rate_limited";
+        }
+        if let Self::RequestTimeout = self {
+            return "request_timeout";
         }
         match self.status() {
             400 => "bad_request",

@@ -20,6 +20,26 @@ pub struct Counters {
     pub late_acks: AtomicU64,
     /// `chat:message`s refused because their socket already had the most in flight.
     pub chat_flood_refused: AtomicU64,
+    /// Client events refused by a socket's rate limit.
+    pub chat_rate_limited: AtomicU64,
+    /// Sockets disconnected for staying far over their rate limit.
+    pub chat_rate_disconnects: AtomicU64,
+    /// Requests refused by a node-wide cap (live conversations, pending commands).
+    pub chat_capacity_refused: AtomicU64,
+    /// Connections accepted and closed at once: the node-wide connection cap was reached.
+    pub http_refused_node_cap: AtomicU64,
+    /// Connections answered 429: their client address had the most concurrent connections.
+    pub http_refused_ip_conns: AtomicU64,
+    /// HTTP requests answered 429: their client address was over its request rate.
+    pub http_rate_limited: AtomicU64,
+    /// Requests answered 408: the head or the body missed its deadline.
+    pub http_timeouts: AtomicU64,
+    /// Requests refused for their framing (400 / 413 / 431; the connection is closed).
+    pub http_malformed: AtomicU64,
+    /// Engine.IO requests refused (403) for an `Origin` not in the CORS list.
+    pub http_origin_refused: AtomicU64,
+    /// `accept` failures (EMFILE, ENFILE, ENOBUFS ...), each followed by a back-off.
+    pub http_accept_errors: AtomicU64,
 }
 
 /// A plain copy of [`Counters`] at one instant.
@@ -37,6 +57,26 @@ pub struct CountersSnapshot {
     pub late_acks: u64,
     /// See [`Counters::chat_flood_refused`].
     pub chat_flood_refused: u64,
+    /// See [`Counters::chat_rate_limited`].
+    pub chat_rate_limited: u64,
+    /// See [`Counters::chat_rate_disconnects`].
+    pub chat_rate_disconnects: u64,
+    /// See [`Counters::chat_capacity_refused`].
+    pub chat_capacity_refused: u64,
+    /// See [`Counters::http_refused_node_cap`].
+    pub http_refused_node_cap: u64,
+    /// See [`Counters::http_refused_ip_conns`].
+    pub http_refused_ip_conns: u64,
+    /// See [`Counters::http_rate_limited`].
+    pub http_rate_limited: u64,
+    /// See [`Counters::http_timeouts`].
+    pub http_timeouts: u64,
+    /// See [`Counters::http_malformed`].
+    pub http_malformed: u64,
+    /// See [`Counters::http_origin_refused`].
+    pub http_origin_refused: u64,
+    /// See [`Counters::http_accept_errors`].
+    pub http_accept_errors: u64,
 }
 
 impl Counters {
@@ -55,6 +95,16 @@ impl Counters {
             broadcast_stale_member: r(&self.broadcast_stale_member),
             late_acks: r(&self.late_acks),
             chat_flood_refused: r(&self.chat_flood_refused),
+            chat_rate_limited: r(&self.chat_rate_limited),
+            chat_rate_disconnects: r(&self.chat_rate_disconnects),
+            chat_capacity_refused: r(&self.chat_capacity_refused),
+            http_refused_node_cap: r(&self.http_refused_node_cap),
+            http_refused_ip_conns: r(&self.http_refused_ip_conns),
+            http_rate_limited: r(&self.http_rate_limited),
+            http_timeouts: r(&self.http_timeouts),
+            http_malformed: r(&self.http_malformed),
+            http_origin_refused: r(&self.http_origin_refused),
+            http_accept_errors: r(&self.http_accept_errors),
         }
     }
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::auth::rest_credentials;
 use super::engine::Chat;
 use super::ids::now;
+use super::input;
 use super::wire::{Json, WireType};
 use crate::error::GatewayError;
 use crate::http::{query_param, RequestHead, Response};
@@ -78,7 +79,16 @@ impl Api {
         };
         let route = *m.value;
         let id = m.params.get("id").map(str::to_owned).unwrap_or_default();
-        match handle(&chat, route, id, &req, &body).await {
+        let checked = match m.params.get("id") {
+            Some(id) => input::conversation_id(id),
+            None => Ok(()),
+        }
+        .and_then(|()| input::json_depth(&body, chat.config().limits.max_json_depth));
+        let result = match checked {
+            Ok(()) => handle(&chat, route, id, &req, &body).await,
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(r) => r,
             Err(e @ GatewayError::Unauthorized(_)) => Response::json(401, e.api_body(now()))
                 .with_header("WWW-Authenticate", "Bearer realm=\"livechat\""),
@@ -164,6 +174,15 @@ fn caller(
     Ok(who)
 }
 
+/// A `metadata` object within `chat.message.max-metadata-bytes`.
+fn metadata_size(chat: &Chat, metadata: &Metadata) -> Result<(), GatewayError> {
+    if metadata.is_empty() {
+        return Ok(());
+    }
+    let len = serde_json::to_vec(metadata).map_or(usize::MAX, |v| v.len());
+    input::object_size("metadata", len, chat.config().message.max_metadata_bytes)
+}
+
 /// `required` when the caller named no one in development mode (a bearer cannot accept or
 /// list: there is no one to act as).
 fn named(who: &Principal, what: &str) -> Result<(), GatewayError> {
@@ -222,6 +241,11 @@ async fn handle(
     let trusted = chat.auth().trusts_headers();
     match (route, m) {
         (Route::Conversations, &Method::POST) => {
+            input::object_size(
+                "the conversation's attributes",
+                body.len(),
+                chat.config().limits.max_attributes_bytes,
+            )?;
             let attrs: Metadata = json_body(body, true)?;
             match attrs.get("channel") {
                 Some(serde_json::Value::String(c)) if !c.trim().is_empty() => {}
@@ -326,6 +350,10 @@ async fn handle(
             // Development mode keeps the old per-message display name; a verified identity
             // writes under its stored name.
             let name = b.sender_display_name.filter(|n| trusted && !n.is_empty());
+            if let Some(n) = &name {
+                input::display_name(n)?;
+            }
+            metadata_size(chat, &b.metadata)?;
             let (metadata, client_message_id) = (b.metadata, b.client_message_id);
             let max_length = chat.config().message.max_length;
             // The sender is resolved from the metadata the commit checks.
@@ -388,6 +416,7 @@ async fn handle(
         }
         (Route::Accept, &Method::POST) => {
             let b: AcceptBody = json_body(body, true)?;
+            metadata_size(chat, &b.metadata)?;
             let who = caller(chat, req, "agent", b.agent_id, b.display_name.clone())?;
             named(&who, "agentId")?;
             access::authorize_queue(&who)?;
@@ -426,6 +455,13 @@ async fn handle(
                 b.display_name.filter(|n| trusted && !n.is_empty()),
                 b.reason,
             );
+            if let Some(n) = &name {
+                input::display_name(n)?;
+            }
+            if let Some(r) = &reason {
+                // A close reason is stored and shown: bounded text.
+                input::close_reason(r)?;
+            }
             let decide = move |meta: &ConversationMetadata| {
                 access::authorize(&who, Action::Close, meta)?;
                 let mut by = who.acts_as(meta);

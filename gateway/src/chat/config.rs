@@ -82,11 +82,43 @@ impl Default for ConversationConfig {
 pub struct MessageConfig {
     /// Longest message, in characters.
     pub max_length: usize,
+    /// Largest `metadata` object of a message (and of an accept), in bytes of JSON.
+    pub max_metadata_bytes: usize,
 }
 
 impl Default for MessageConfig {
     fn default() -> Self {
-        Self { max_length: 4000 }
+        Self {
+            max_length: 4000,
+            max_metadata_bytes: 4096,
+        }
+    }
+}
+
+/// `chat.limits.*`: node-wide caps, refused with 503 instead of growing without bound.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Live conversations the embedded backend keeps on this node (split evenly between its
+    /// executors); a start beyond it is 503. (On Redis, Redis's `maxmemory` is the bound.)
+    pub max_live_conversations: usize,
+    /// Commands one executor runs or holds waiting for their conversation's turn at once;
+    /// beyond it, new ones are 503.
+    pub max_pending_commands: usize,
+    /// Largest attribute set of a new conversation, in bytes of JSON.
+    pub max_attributes_bytes: usize,
+    /// Deepest nesting of any JSON a client sends (REST bodies, event payloads, auth).
+    pub max_json_depth: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_live_conversations: 100_000,
+            max_pending_commands: 10_000,
+            max_attributes_bytes: 8192,
+            max_json_depth: 16,
+        }
     }
 }
 
@@ -138,7 +170,7 @@ impl Default for RedisConfig {
     }
 }
 
-pub use super::auth::config::{JwtConfig, SecurityConfig, SecurityMode};
+pub use super::auth::config::{JwtConfig, RateConfig, SecurityConfig, SecurityMode};
 
 /// `chat.socket.*`.
 #[derive(Debug, Clone, Deserialize)]
@@ -180,10 +212,12 @@ pub struct ChatConfig {
     pub security: SecurityConfig,
     /// `chat.socket`.
     pub socket: SocketConfig,
+    /// `chat.limits`.
+    pub limits: LimitsConfig,
 }
 
 /// Tables nested inside a section, reachable from the environment as `SECTION_SUB_KEY`.
-const NESTED: &[(&str, &str)] = &[("security", "jwt")];
+const NESTED: &[(&str, &str)] = &[("security", "jwt"), ("security", "rate")];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]

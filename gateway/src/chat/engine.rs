@@ -83,6 +83,17 @@ pub struct Chat {
     pub(super) snapshot_pending: Cell<bool>,
     pub(super) services: Services,
     auth: Auth,
+    /// Commands running or waiting for their turn on this executor (owner side).
+    pending: Cell<usize>,
+}
+
+/// One admitted command on its owner executor; leaving gives the place back.
+struct Admitted(Rc<Chat>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.pending.set(self.0.pending.get().saturating_sub(1));
+    }
 }
 
 impl std::fmt::Debug for Chat {
@@ -117,6 +128,7 @@ impl Chat {
             snapshot_pending: Cell::new(false),
             services,
             auth,
+            pending: Cell::new(0),
         });
         chat.node.set_extension(chat.clone());
         chat
@@ -177,7 +189,41 @@ impl Chat {
         self.queue_executor() == self.node.executor()
     }
 
-    /// Runs `f` on executor `on` with its engine and waits for the result.
+    /// Whether this executor may hold one more live conversation (embedded backend:
+    /// `chat.limits.max-live-conversations`, split evenly between the executors).
+    fn room_for_one_more(&self) -> Result<(), GatewayError> {
+        let Some(live) = self.store.live_here() else {
+            return Ok(());
+        };
+        let cap = self.cfg.limits.max_live_conversations / self.map.executors().max(1);
+        if live >= cap.max(1) {
+            livechat_shard_router::Counters::bump(&self.counters().chat_capacity_refused);
+            return Err(GatewayError::OverCapacity(format!(
+                "this node holds its maximum of {} live conversations; retry later",
+                self.cfg.limits.max_live_conversations
+            )));
+        }
+        Ok(())
+    }
+
+    /// Admits one more command on this (owner) executor, or refuses it: at most
+    /// `chat.limits.max-pending-commands` run or wait for their turn at once.
+    fn admit(self: &Rc<Self>) -> Result<Admitted, GatewayError> {
+        let n = self.pending.get();
+        if n >= self.cfg.limits.max_pending_commands {
+            livechat_shard_router::Counters::bump(&self.counters().chat_capacity_refused);
+            return Err(GatewayError::OverCapacity(format!(
+                "executor {} is at its {} pending commands; retry",
+                self.node.executor(),
+                n
+            )));
+        }
+        self.pending.set(n + 1);
+        Ok(Admitted(self.clone()))
+    }
+
+    /// Runs `f` on executor `on` with its engine and waits for the result (or the owner's
+    /// refusal when it is at its pending-command cap).
     pub(super) async fn on<R, F, Fut>(&self, on: ExecutorId, f: F) -> Result<R, GatewayError>
     where
         R: Send + 'static,
@@ -190,24 +236,38 @@ impl Chat {
             let Some(chat) = Chat::current(&self.node) else {
                 return Err(GatewayError::Unavailable(RouterError::Disconnected(on)));
             };
-            return glommio::spawn_local(f(chat))
-                .detach()
-                .await
-                .ok_or(GatewayError::Unavailable(RouterError::Disconnected(on)));
+            let admitted = chat.admit()?;
+            return glommio::spawn_local(async move {
+                let out = f(chat).await;
+                drop(admitted);
+                out
+            })
+            .detach()
+            .await
+            .ok_or(GatewayError::Unavailable(RouterError::Disconnected(on)));
         }
-        let (tx, rx) = flume::bounded(1);
+        let (tx, rx) = flume::bounded::<Result<R, GatewayError>>(1);
         self.node.run_on(on, move |node| {
             let Some(chat) = Chat::current(node) else {
                 return;
             };
+            let admitted = match chat.admit() {
+                Ok(a) => a,
+                Err(e) => {
+                    let _ = tx.try_send(Err(e));
+                    return;
+                }
+            };
             glommio::spawn_local(async move {
-                let _ = tx.send_async(f(chat).await).await;
+                let out = f(chat).await;
+                drop(admitted);
+                let _ = tx.send_async(Ok(out)).await;
             })
             .detach();
         })?;
         rx.recv_async()
             .await
-            .map_err(|_| GatewayError::Unavailable(RouterError::Disconnected(on)))
+            .map_err(|_| GatewayError::Unavailable(RouterError::Disconnected(on)))?
     }
 
     // ---- API used by REST and socket handlers (any executor) ----
@@ -220,6 +280,7 @@ impl Chat {
     ) -> Result<ConversationMetadata, GatewayError> {
         let id = new_uuid();
         self.on(self.owner(&id), move |chat| async move {
+            chat.room_for_one_more()?;
             let _turn = chat.turns.take(&id).await;
             let out = exec::create(&chat.store, id, customer, attributes, now()).await?;
             chat.announce(&out.conversation.id, Some(&out.conversation), &out.announce);

@@ -42,6 +42,56 @@ pub fn render(chat: &Chat) -> String {
         "chat:message refused: too many in flight on the socket",
         c.chat_flood_refused,
     );
+    counter(
+        "chat_rate_limited",
+        "Client events refused by the socket's rate limit (chat.security.rate)",
+        c.chat_rate_limited,
+    );
+    counter(
+        "chat_rate_disconnects",
+        "Sockets disconnected for staying far over their rate limit",
+        c.chat_rate_disconnects,
+    );
+    counter(
+        "chat_capacity_refused",
+        "Requests refused by a node-wide cap (live conversations, pending commands): 503",
+        c.chat_capacity_refused,
+    );
+    counter(
+        "http_refused_node_cap",
+        "Connections closed at accept: node-wide connection cap reached",
+        c.http_refused_node_cap,
+    );
+    counter(
+        "http_refused_ip_conns",
+        "Connections answered 429: too many concurrent connections from the client address",
+        c.http_refused_ip_conns,
+    );
+    counter(
+        "http_rate_limited",
+        "HTTP requests answered 429: client address over its request rate",
+        c.http_rate_limited,
+    );
+    counter(
+        "http_timeouts",
+        "HTTP requests answered 408: head or body missed its deadline",
+        c.http_timeouts,
+    );
+    counter(
+        "http_malformed",
+        "HTTP requests refused for their framing (connection closed)",
+        c.http_malformed,
+    );
+    counter(
+        "http_origin_refused",
+        "Engine.IO requests refused: Origin not allowed",
+        c.http_origin_refused,
+    );
+    counter(
+        "http_accept_errors",
+        "accept() failures (EMFILE, ENFILE, ENOBUFS ...)",
+        c.http_accept_errors,
+    );
     let e = chat.services.events.stats().snapshot();
     counter(
         "events_published",

@@ -17,6 +17,8 @@
 //! - [`auth`]: who is calling (`chat.security.*`: development mode, verified JWTs).
 //! - [`housekeeping`]: timeouts and retention.
 //! - [`ids`]: ids and the clock.
+//! - [`input`]: shapes and sizes of what clients send (ids, names, JSON depth, metadata).
+//! - [`rate`]: the per-socket token bucket over client events.
 //! - [`metrics`]: `GET /metrics` (Prometheus text).
 //! - [`wire`]: the JSON spelling of the domain's types (the contract's field names).
 
@@ -29,7 +31,9 @@ pub mod exec;
 pub mod fanout;
 pub mod housekeeping;
 pub mod ids;
+pub mod input;
 pub mod metrics;
+pub mod rate;
 pub mod socket;
 pub mod socket_ctx;
 pub mod store;

@@ -16,6 +16,8 @@ use serde_json::value::RawValue;
 
 use super::engine::Chat;
 use super::ids::now;
+use super::input;
+use super::rate::Verdict;
 use super::socket_ctx::{SocketCtx, MAX_IN_FLIGHT};
 use super::wire::Json;
 use crate::error::GatewayError;
@@ -34,7 +36,13 @@ struct Hello {
 }
 
 impl Hello {
-    fn read(socket: &Socket, auth: Option<&RawValue>) -> Self {
+    /// The handshake fields; a malformed one (an invalid `lastSeq` or conversation id, an auth
+    /// payload nested too deep) is refused, not ignored.
+    fn read(
+        socket: &Socket,
+        auth: Option<&RawValue>,
+        max_depth: usize,
+    ) -> Result<Self, GatewayError> {
         let hs = socket.handshake();
         let q = |k: &str| hs.query_param(k).filter(|v| !v.is_empty());
         let mut h = Hello {
@@ -44,8 +52,11 @@ impl Hello {
             fingerprint: q("fingerprint"),
             conversation_id: q("conversationId"),
             scope: q("scope"),
-            last_seq: q("lastSeq").and_then(|v| v.parse().ok()),
+            last_seq: q("lastSeq").map(|v| seq(&v)).transpose()?,
         };
+        if let Some(a) = auth {
+            input::json_depth(a.get().as_bytes(), max_depth)?;
+        }
         let auth: serde_json::Map<String, serde_json::Value> = auth
             .and_then(|a| serde_json::from_str(a.get()).ok())
             .unwrap_or_default();
@@ -60,9 +71,24 @@ impl Hello {
         h.fingerprint = text("fingerprint").or(h.fingerprint);
         h.conversation_id = text("conversationId").or(h.conversation_id);
         h.scope = text("scope").or(h.scope);
-        h.last_seq = text("lastSeq").and_then(|v| v.parse().ok()).or(h.last_seq);
-        h
+        if let Some(v) = text("lastSeq") {
+            h.last_seq = Some(seq(&v)?);
+        }
+        if let Some(id) = &h.conversation_id {
+            input::conversation_id(id)?;
+        }
+        if let Some(fp) = &h.fingerprint {
+            input::participant_id(fp)?;
+        }
+        Ok(h)
     }
+}
+
+/// A `lastSeq`: a non-negative integer.
+fn seq(v: &str) -> Result<u64, GatewayError> {
+    v.trim()
+        .parse()
+        .map_err(|_| GatewayError::BadRequest("lastSeq must be a non-negative integer".into()))
 }
 
 /// The chat namespace `/`.
@@ -70,6 +96,7 @@ pub fn namespace() -> Namespace {
     Namespace::new("/")
         .on_connect_async(|ctx| Box::pin(connect(ctx)))
         .on("chat:message", on_message)
+        .on_any(on_other)
         .on_disconnect(|socket, _reason| {
             let joined =
                 socket.with_data(|d: Option<&SocketCtx>| d.and_then(|d| d.conversation_id.clone()));
@@ -98,7 +125,17 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
     let Some(chat) = chat_of(&socket) else {
         return Err(Refusal::new("chat engine unavailable"));
     };
-    let hello = Hello::read(&socket, ctx.auth.as_deref());
+    let hello = match Hello::read(
+        &socket,
+        ctx.auth.as_deref(),
+        chat.config().limits.max_json_depth,
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            refuse(&socket, &e);
+            return Ok(());
+        }
+    };
     let creds = Credentials {
         role: hello.role.clone(),
         token: hello.token.clone(),
@@ -126,7 +163,9 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
     }
     chat.touch_presence(who.id());
     let expires_at = who.expires_at;
-    socket.set_data(SocketCtx::new(who.participant.clone(), None, now()).expiring(expires_at));
+    let rate = &chat.config().security.rate;
+    socket
+        .set_data(SocketCtx::new(who.participant.clone(), None, now(), rate).expiring(expires_at));
     let wants_queue = hello.scope.as_deref() == Some("queue");
     let result = match hello.conversation_id.clone() {
         None if wants_queue => match access::authorize_queue(&who) {
@@ -173,9 +212,8 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
         }
     };
     match result {
-        Ok((conversation_id, acting)) => {
-            socket.set_data(SocketCtx::new(acting, conversation_id, now()).expiring(expires_at))
-        }
+        Ok((conversation_id, acting)) => socket
+            .set_data(SocketCtx::new(acting, conversation_id, now(), rate).expiring(expires_at)),
         Err(e) => refuse(&socket, &e),
     }
     Ok(())
@@ -190,8 +228,8 @@ struct Incoming {
     #[serde(rename = "type")]
     kind: Option<String>,
     client_message_id: Option<String>,
-    #[serde(default)]
-    metadata: Metadata,
+    /// Kept raw: its size is checked before anything is built from it.
+    metadata: Option<Box<RawValue>>,
 }
 
 fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
@@ -202,12 +240,14 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
         }
     };
     let Some(chat) = chat_of(socket) else { return };
+    let rate = &chat.config().security.rate;
     // Copies only what the command needs out of the socket's data (not the whole context).
     let ctx = socket.with_data(|d: Option<&SocketCtx>| {
         d.map(|d| {
             let at = now();
             let expired = d.expired(at);
-            let admitted = !expired && d.begin();
+            let verdict = d.bucket.take(rate, at.millis());
+            let admitted = !expired && verdict == Verdict::Allowed && d.begin();
             let refresh = d.presence_due(at);
             (
                 admitted,
@@ -215,12 +255,16 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
                 d.conversation_id.clone(),
                 refresh,
                 expired,
+                (verdict, d.bucket.wait_ms(rate)),
             )
         })
     });
-    let Some((admitted, sender, joined, refresh_presence, expired)) = ctx else {
+    let Some((admitted, sender, joined, refresh_presence, expired, (verdict, wait))) = ctx else {
         return reply_err(ack, GatewayError::Forbidden("not joined".into()));
     };
+    if !expired && verdict != Verdict::Allowed {
+        return rate_limited(socket, &chat, ack, verdict, wait);
+    }
     if expired {
         // The token this socket proved itself with has expired: say so, then disconnect
         // (the client reconnects with a fresh one, resuming with `lastSeq`).
@@ -248,14 +292,37 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
         // Any message, valid or not, shows the participant is there.
         chat.touch_presence(&sender.id);
     }
-    let incoming: Incoming = match ev.arg(0) {
-        Ok(i) => i,
+    let limits = &chat.config().limits;
+    let parsed = ev
+        .args
+        .first()
+        .ok_or_else(|| GatewayError::BadRequest("chat:message needs a payload".into()))
+        .and_then(|raw| {
+            input::json_depth(raw.get().as_bytes(), limits.max_json_depth)?;
+            serde_json::from_str::<Incoming>(raw.get())
+                .map_err(|e| GatewayError::BadRequest(format!("invalid chat:message payload: {e}")))
+        })
+        .and_then(|i| {
+            let metadata = match &i.metadata {
+                None => Metadata::new(),
+                Some(raw) => {
+                    let max = chat.config().message.max_metadata_bytes;
+                    input::object_size("metadata", raw.get().len(), max)?;
+                    serde_json::from_str(raw.get()).map_err(|_| {
+                        GatewayError::BadRequest("metadata must be a JSON object".into())
+                    })?
+                }
+            };
+            if let Some(id) = &i.conversation_id {
+                input::conversation_id(id)?;
+            }
+            Ok((i, metadata))
+        });
+    let (incoming, metadata) = match parsed {
+        Ok(p) => p,
         Err(e) => {
             done();
-            return reply_err(
-                ack,
-                GatewayError::BadRequest(format!("invalid chat:message payload: {e}")),
-            );
+            return reply_err(ack, e);
         }
     };
     let Some(conversation_id) = incoming.conversation_id.or(joined) else {
@@ -280,7 +347,7 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
         sender,
         content: incoming.content.unwrap_or_default(),
         kind,
-        metadata: incoming.metadata,
+        metadata,
         client_message_id: incoming.client_message_id,
         max_length: chat.config().message.max_length,
     };
@@ -299,4 +366,60 @@ fn on_message(socket: &Rc<Socket>, mut ev: Event<'_>) {
         }
     })
     .detach();
+}
+
+/// A refused event: an ack error `rate_limited` (with `retryAfterMs`), counted; far over the
+/// limit, `system:error` and a disconnect.
+fn rate_limited(
+    socket: &Rc<Socket>,
+    chat: &Chat,
+    ack: Option<crate::socketio::AckSender>,
+    verdict: Verdict,
+    wait_ms: u64,
+) {
+    let counters = chat.counters();
+    Counters::bump(&counters.chat_rate_limited);
+    let e = GatewayError::RateLimited(
+        "too many events: slow down".into(),
+        std::time::Duration::from_millis(wait_ms),
+    );
+    if let Some(ack) = ack {
+        ack.send(&serde_json::json!({
+            "error": e.to_string(), "code": e.code(), "retryAfterMs": wait_ms,
+        }));
+    }
+    if verdict == Verdict::Disconnect {
+        Counters::bump(&counters.chat_rate_disconnects);
+        tracing::info!(
+            socket = socket.id(),
+            "disconnected: far over its event rate limit"
+        );
+        refuse(
+            socket,
+            &GatewayError::RateLimited(
+                "far over the event rate limit".into(),
+                std::time::Duration::ZERO,
+            ),
+        );
+    }
+}
+
+/// Any other client event: it costs a token like `chat:message`; one asking for an ack is told
+/// the event is unknown.
+fn on_other(socket: &Rc<Socket>, mut ev: Event<'_>) {
+    let ack = ev.ack.take();
+    let Some(chat) = chat_of(socket) else { return };
+    let rate = &chat.config().security.rate;
+    let verdict = socket.with_data(|d: Option<&SocketCtx>| {
+        d.map(|d| (d.bucket.take(rate, now().millis()), d.bucket.wait_ms(rate)))
+    });
+    match verdict {
+        Some((Verdict::Allowed, _)) | None => {
+            if let Some(ack) = ack {
+                let e = GatewayError::BadRequest("unknown event".into());
+                ack.send(&serde_json::json!({ "error": e.to_string(), "code": e.code() }));
+            }
+        }
+        Some((v, wait)) => rate_limited(socket, &chat, ack, v, wait),
+    }
 }

@@ -7,6 +7,9 @@ use std::cell::Cell;
 
 use livechat_core::{ChatParticipant, Timestamp};
 
+use super::config::RateConfig;
+use super::rate::TokenBucket;
+
 /// How many `chat:message`s of one socket may be in flight at once; more are refused with an
 /// ack error (`too_many_requests`) and counted. A well-behaved client waits for acks long
 /// before this; the bound keeps a flooding client from piling up tasks and memory.
@@ -27,6 +30,8 @@ pub struct SocketCtx {
     pub presence_at: Cell<Timestamp>,
     /// `chat:message`s received and not answered yet.
     pub in_flight: Cell<u32>,
+    /// The socket's rate limit over the events it sends.
+    pub bucket: TokenBucket,
     /// When the token the socket connected with expires (epoch ms); past it, the socket is
     /// told and disconnected on its next message.
     pub expires_at: Option<Timestamp>,
@@ -38,12 +43,14 @@ impl SocketCtx {
         participant: ChatParticipant,
         conversation_id: Option<String>,
         now: Timestamp,
+        rate: &RateConfig,
     ) -> Self {
         Self {
             participant,
             conversation_id,
             presence_at: Cell::new(now),
             in_flight: Cell::new(0),
+            bucket: TokenBucket::new(rate, now.millis()),
             expires_at: None,
         }
     }
@@ -95,6 +102,7 @@ mod tests {
             ChatParticipant::new("c", ParticipantKind::Customer, "C"),
             None,
             Timestamp(0),
+            &RateConfig::default(),
         );
         for _ in 0..MAX_IN_FLIGHT {
             assert!(ctx.begin());
@@ -114,6 +122,7 @@ mod tests {
             ChatParticipant::new("c", ParticipantKind::Customer, "C"),
             None,
             Timestamp(0),
+            &RateConfig::default(),
         );
         assert!(!ctx.presence_due(Timestamp(PRESENCE_REFRESH_MS - 1)));
         assert!(ctx.presence_due(Timestamp(PRESENCE_REFRESH_MS)));

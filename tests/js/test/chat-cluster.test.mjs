@@ -168,6 +168,9 @@ async function deletePrefix(prefix) {
  * exit 0 on SIGTERM fails the test) and deletes the prefix's keys.
  */
 async function withCluster({ nodes: count, config = {} }, fn) {
+  // Streams here run at full speed from one socket to test ordering across nodes: the
+  // per-socket event rate limit (tested in security.test.mjs) is lifted.
+  config = { 'chat.security.rate': { 'events-per-second': 1000000, burst: 1000000 }, ...config };
   const prefix = `lc-cluster-${randomUUID().slice(0, 12)}`;
   const names = ['A', 'B', 'C', 'D'].slice(0, count);
   const started = await Promise.allSettled(

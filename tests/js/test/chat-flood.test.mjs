@@ -4,7 +4,10 @@
 // answers (the embedded one keeps up; Redis usually does not), so this test checks what must
 // hold either way: every message is answered exactly once, stored or refused with the right
 // error, the stored ones have contiguous seqs, and the socket and other clients are still
-// served. The bound itself is unit-tested (gateway/src/chat/socket_ctx.rs).
+// served. The bound itself is unit-tested (gateway/src/chat/socket_ctx.rs). The socket's event
+// rate limit (chat.security.rate, 20/s burst 40 by default) would refuse a flood long before:
+// it is raised here so the in-flight bound is what is exercised (the rate limit has its own
+// tests in security.test.mjs).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
@@ -20,7 +23,10 @@ const FLOOD = 3000;
 
 for (const executors of EXECUTOR_COUNTS) {
   describe(`chat flood (--executors ${executors})`, () => {
-    const server = useChatServer({ executors });
+    const server = useChatServer({
+      executors,
+      config: { 'chat.security.rate': { 'events-per-second': 1000000, burst: 1000000 } },
+    });
     const clients = useChatClients();
 
     it('excess messages are refused with too_many_requests, the rest stored in order', async () => {

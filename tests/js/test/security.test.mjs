@@ -352,3 +352,104 @@ describe('security: start-up rules of chat.security.mode', () => {
     assert.match(noKey.stderr, /needs a key/);
   });
 });
+
+/** A counter of the server's /metrics. */
+async function metric(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`^livechat_${name}_total (\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+for (const executors of EXECUTOR_COUNTS) {
+  describe(`limits and hostile input (--executors ${executors})`, () => {
+    const server = useChatServer({
+      executors,
+      config: {
+        'chat.security.rate': { 'events-per-second': 2, burst: 5, 'disconnect-after': 20 },
+        'chat.message': { 'max-metadata-bytes': 1024 },
+        'chat.limits': { 'max-json-depth': 8 },
+      },
+    });
+    const clients = useChatClients();
+
+    it('a socket over its event rate is refused (counted), recovers after the hinted wait, and is disconnected far over it', async () => {
+      const c = await clients.customer(server.url, { token: uid('cust') });
+      const id = c.joined.conversation.id;
+      const before = await metric(server.url, 'chat_rate_limited');
+      for (let i = 0; i < 5; i++) await c.sendOk(id, `burst ${i}`);
+      const refused = await c.send(id, 'one too many');
+      assertAckError(refused, 429, 'over the burst');
+      assert.equal(refused.code, 'rate_limited');
+      assert.ok(refused.retryAfterMs > 0, JSON.stringify(refused));
+      // Unknown events cost a token too.
+      const other = await c.socket.timeout(5000).emitWithAck('whatever', {});
+      assert.equal(other.code, 'rate_limited');
+      assert.equal(await metric(server.url, 'chat_rate_limited'), before + 2);
+      // Recovers once a token is back (the server's hint, not a guess).
+      await new Promise((res) => setTimeout(res, refused.retryAfterMs + 50));
+      await c.sendOk(id, 'after the wait');
+      // Far over: 20 refusals in a row → system:error rate_limited, then a disconnect.
+      const err = c.errors.until((e) => e.length > 0, { description: 'system:error rate_limited' });
+      const gone = c.disconnects.until((d) => d.length > 0, { description: 'the disconnect' });
+      for (let i = 0; i < 30 && c.socket.connected; i++) c.socket.emit('chat:message', { conversationId: id, content: `flood ${i}` });
+      const [payload] = await err;
+      assert.equal(payload.code, 'rate_limited');
+      await gone;
+      assert.ok((await metric(server.url, 'chat_rate_disconnects')) >= 1);
+      // What was stored: the burst and the one after the wait, nothing of the flood beyond its tokens.
+      const stored = await server.api.messages(id);
+      assert.deepEqual(stored.slice(0, 6).map((m) => m.content), ['burst 0', 'burst 1', 'burst 2', 'burst 3', 'burst 4', 'after the wait']);
+    });
+
+    it('hostile input: bad lastSeq, ids, deep JSON, big metadata, control characters, long names are 400s', async () => {
+      const customer = uid('cust');
+      const conv = await server.api.createConversation({ customerId: customer });
+      for (const fields of [
+        { token: customer, conversationId: conv.id, lastSeq: 'abc' },
+        { token: customer, conversationId: conv.id, lastSeq: '-1' },
+        { token: customer, conversationId: '../../etc/passwd' },
+        { token: customer, conversationId: 'x'.repeat(65) },
+      ]) {
+        await assertRefused(clients.create(server.url, fields), 'bad_request');
+      }
+      const c = await clients.customer(server.url, { token: customer, conversationId: conv.id });
+      let deep = 'x';
+      for (let i = 0; i < 20; i++) deep = { deep };
+      assertAckError(await c.send(conv.id, 'deep', { metadata: deep }), 400, 'metadata nested too deep');
+      assertAckError(await c.send(conv.id, 'big', { metadata: { blob: 'z'.repeat(2000) } }), 400, 'metadata too big');
+      assertAckError(await c.send(conv.id, 'esc \u001b[2J'), 400, 'control characters');
+      await c.sendOk(conv.id, 'line one\nline\ttwo', { metadata: { small: true } });
+      const h = { 'X-Participant-Id': customer };
+      assertError(await server.api.request('GET', '/api/conversations/a%20b', { headers: h }), 400, 'a conversation id that is not one');
+      assertError(
+        await server.api.request('POST', `/api/conversations/${conv.id}/messages`, { rawBody: `{"content":"x","metadata":${'['.repeat(50)}${']'.repeat(50)}}`, headers: h }),
+        400,
+        'REST JSON nested too deep',
+      );
+      assertError(await server.api.request('POST', '/api/conversations', { body: { channel: 'web' }, headers: { 'X-Participant-Id': 'has space' } }), 400, 'participant id with a space');
+      assertError(await server.api.request('POST', '/api/conversations', { body: { channel: 'web' }, headers: { 'X-Participant-Name': 'n'.repeat(101) } }), 400, 'display name too long');
+      const err = await server.api.request('POST', '/api/conversations', { body: { channel: 'web' }, headers: { 'X-Participant-Id': 'y'.repeat(5000) } });
+      assertError(err, 400, 'participant id far too long');
+      assert.ok(err.text.length < 400, `the error does not echo the value back: ${err.text.length} bytes`);
+      // Only the one good message was stored.
+      assert.deepEqual((await server.api.messages(conv.id)).map((m) => m.content), ['line one\nline\ttwo']);
+    });
+  });
+}
+
+describe('node-wide caps', () => {
+  it('live conversations beyond chat.limits.max-live-conversations are 503 and counted', async () => {
+    await withChatServer({ executors: 1, config: { 'chat.limits': { 'max-live-conversations': 3 } } }, async ({ url, api: a }) => {
+      if (process.env.LIVECHAT_TEST_REDIS_URL) {
+        // On Redis the bound is Redis's memory (maxmemory), not a node count.
+        for (let i = 0; i < 4; i++) await a.createConversation({ customerId: uid('cust') });
+        return;
+      }
+      for (let i = 0; i < 3; i++) await a.createConversation({ customerId: uid('cust') });
+      const full = await a.request('POST', '/api/conversations', { body: { channel: 'web' }, headers: { 'X-Participant-Id': uid('cust') } });
+      assertError(full, 503, 'a fourth live conversation');
+      assert.equal(full.body.code, 'unavailable');
+      assert.equal(await metric(url, 'chat_capacity_refused'), 1);
+    });
+  });
+});

@@ -60,6 +60,30 @@ pub struct SecurityConfig {
     pub anonymous_token_ttl: Duration,
     /// `chat.security.jwt.*`.
     pub jwt: JwtConfig,
+    /// `chat.security.rate.*`.
+    pub rate: RateConfig,
+}
+
+/// `chat.security.rate.*`: each socket's token bucket over the events it sends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RateConfig {
+    /// Sustained client events per second per socket.
+    pub events_per_second: f64,
+    /// Events a socket may send at once after being quiet.
+    pub burst: u32,
+    /// Refusals in a row after which the socket is disconnected (far over the limit).
+    pub disconnect_after: u32,
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        Self {
+            events_per_second: 20.0,
+            burst: 40,
+            disconnect_after: 200,
+        }
+    }
 }
 
 impl Default for SecurityConfig {
@@ -71,6 +95,7 @@ impl Default for SecurityConfig {
             anonymous_secret: None,
             anonymous_token_ttl: Duration::from_secs(24 * 3600),
             jwt: JwtConfig::default(),
+            rate: RateConfig::default(),
         }
     }
 }

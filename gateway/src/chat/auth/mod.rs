@@ -91,9 +91,13 @@ impl Auth {
         self.mode == SecurityMode::TrustHeaders.as_str()
     }
 
-    /// The caller `c` proves.
+    /// The caller `c` proves (its id and name within the shapes `chat::input` allows,
+    /// whichever provider made them).
     pub fn authenticate(&self, c: &Credentials) -> Result<Principal, GatewayError> {
-        self.provider.authenticate(c).map_err(Into::into)
+        let p = self.provider.authenticate(c)?;
+        crate::chat::input::participant_id(p.id())?;
+        crate::chat::input::display_name(&p.participant.display_name)?;
+        Ok(p)
     }
 
     /// A token for a caller the provider made up (see `AuthProvider::issue`).

@@ -42,6 +42,15 @@ impl Store {
         }
     }
 
+    /// Conversations this executor holds in memory (embedded backend); `None` on Redis, where
+    /// Redis's memory is the bound.
+    pub fn live_here(&self) -> Option<usize> {
+        match self {
+            Self::Embedded(e) => Some(e.live()),
+            Self::Redis(_) => None,
+        }
+    }
+
     /// Whether the backend delivers room events itself (Redis Pub/Sub, published by the
     /// commit): then the engine does not broadcast them, every node's subscription does.
     pub fn publishes(&self) -> bool {

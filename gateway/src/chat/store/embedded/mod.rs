@@ -58,6 +58,11 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// Conversations held on this executor.
+    pub fn live(&self) -> usize {
+        self.cells.borrow().len()
+    }
+
     /// This executor's part; registers itself on `node`.
     pub fn install(
         node: &Rc<Node>,
