@@ -209,6 +209,9 @@ fn main() -> anyhow::Result<()> {
         max_payload: 1_000_000,
         transports: args.transports,
         max_queued_packets: args.max_queued_packets,
+        // A test and benchmark harness: thousands of connections from one loopback address.
+        max_connections_per_ip: 0,
+        rest_rate: 0.0,
         ..GatewayConfig::default()
     };
     let app: Arc<dyn AppFactory> = if args.engine_io {

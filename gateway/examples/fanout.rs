@@ -52,6 +52,9 @@ fn main() -> anyhow::Result<()> {
         listen: args.listen,
         executors: args.executors,
         pin: !args.no_pin,
+        // A test and benchmark harness: thousands of connections from one loopback address.
+        max_connections_per_ip: 0,
+        rest_rate: 0.0,
         ..GatewayConfig::default()
     };
     livechat_gateway::serve::serve_until_signal(cfg, Arc::new(SocketIo::new().namespace(ns)))?;

@@ -1,9 +1,14 @@
-//! Gateway settings: listen addresses, Engine.IO timers and limits, CORS, transports.
+//! Gateway settings: listen addresses, Engine.IO timers and limits, CORS, transports, and the
+//! limits that keep hostile clients from exhausting the node (connection caps, request
+//! deadlines, per-address rates, trusted proxies).
 //!
-//! Defaults follow Node's `engine.io` / `socket.io` servers so existing clients behave the same.
+//! Defaults follow Node's `engine.io` / `socket.io` servers so existing clients behave the same;
+//! the hostile-input limits are generous enough that no well-behaved client meets them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+pub use crate::http::cidr::Cidr;
 
 /// Which Engine.IO transports clients may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +100,37 @@ pub struct GatewayConfig {
     pub max_queued_packets: usize,
     /// Capacity of each cross-executor mailbox.
     pub mailbox_capacity: usize,
+    /// Most open client connections on the node (all executors; beyond, a connection is
+    /// closed right after `accept`). `None`: derived from the descriptor limit
+    /// (`RLIMIT_NOFILE` minus a reserve, see [`GatewayConfig::connection_cap`]).
+    pub max_connections: Option<usize>,
+    /// Most concurrent connections from one client address (IPv6: one /64), node-wide; beyond,
+    /// 429. 0: no limit. Trusted proxies are exempt.
+    pub max_connections_per_ip: u32,
+    /// HTTP requests per second per client address (REST, Engine.IO polling, upgrades; not
+    /// `/healthz`), per executor; beyond, 429. 0: no limit.
+    pub rest_rate: f64,
+    /// Burst of the per-address request rate.
+    pub rest_burst: u32,
+    /// Peers whose `X-Forwarded-For` names the client address (default: none).
+    pub trusted_proxies: Vec<Cidr>,
+    /// How long a request head may take from its first byte (then 408 and close).
+    pub head_timeout: Duration,
+    /// How long a request body may take from the end of its head (then 408 and close).
+    pub body_timeout: Duration,
+}
+
+impl GatewayConfig {
+    /// The node-wide connection cap: `max_connections`, or (unset) derived from the process's
+    /// soft descriptor limit, or no cap when that is unlimited or unknown.
+    pub fn connection_cap(&self) -> usize {
+        use crate::http::conn_limit::{default_cap, nofile_soft_limit};
+        match self.max_connections {
+            Some(0) => usize::MAX,
+            Some(n) => n,
+            None => nofile_soft_limit().map_or(usize::MAX, default_cap),
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -113,6 +149,13 @@ impl Default for GatewayConfig {
             cors: Cors::default(),
             max_queued_packets: 10_000,
             mailbox_capacity: 4096,
+            max_connections: None,
+            max_connections_per_ip: 1024,
+            rest_rate: 100.0,
+            rest_burst: 200,
+            trusted_proxies: Vec::new(),
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }

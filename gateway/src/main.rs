@@ -97,6 +97,41 @@ struct ServeArgs {
     /// Worker threads of the IO pool (PostgreSQL and Kafka), beside the executors.
     #[arg(long, env = "LIVECHAT_IO_THREADS", default_value_t = 1)]
     io_threads: usize,
+    /// Limits against hostile clients (boxed: they would make `Command` lopsided).
+    #[command(flatten)]
+    limits: Box<LimitArgs>,
+}
+
+/// `livechat serve` flags limiting what clients may hold and send.
+#[derive(Args, Debug, Clone)]
+struct LimitArgs {
+    /// Most open client connections on the node; beyond, a connection is closed at accept
+    /// (0: no cap; default: the descriptor limit minus a reserve).
+    #[arg(long, env = "LIVECHAT_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Most concurrent connections from one client address (IPv6: per /64); beyond, 429
+    /// (0: no limit).
+    #[arg(long, env = "LIVECHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
+    max_connections_per_ip: u32,
+    /// HTTP requests per second per client address (per executor); beyond, 429 (0: no limit).
+    #[arg(long, env = "LIVECHAT_REST_RATE", default_value_t = 100.0)]
+    rest_rate: f64,
+    /// Burst of the per-address request rate.
+    #[arg(long, env = "LIVECHAT_REST_BURST", default_value_t = 200)]
+    rest_burst: u32,
+    /// Proxy address or CIDR whose `X-Forwarded-For` names the client (repeatable).
+    #[arg(
+        long = "trusted-proxy",
+        env = "LIVECHAT_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    trusted_proxy: Vec<livechat_gateway::config::Cidr>,
+    /// How long a request head may take from its first byte (then 408).
+    #[arg(long, env = "LIVECHAT_HEAD_TIMEOUT_MS", default_value_t = 10_000)]
+    head_timeout_ms: u64,
+    /// How long a request body may take from the end of its head (then 408).
+    #[arg(long, env = "LIVECHAT_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    body_timeout_ms: u64,
 }
 
 impl ServeArgs {
@@ -112,6 +147,13 @@ impl ServeArgs {
                 origins: self.cors_origin.clone(),
             },
             transports: self.transports,
+            max_connections: self.limits.max_connections,
+            max_connections_per_ip: self.limits.max_connections_per_ip,
+            rest_rate: self.limits.rest_rate,
+            rest_burst: self.limits.rest_burst,
+            trusted_proxies: self.limits.trusted_proxy.clone(),
+            head_timeout: Duration::from_millis(self.limits.head_timeout_ms),
+            body_timeout: Duration::from_millis(self.limits.body_timeout_ms),
             ..GatewayConfig::default()
         }
     }

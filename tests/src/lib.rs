@@ -7,9 +7,12 @@
 //!   on a keep-alive connection, with `Content-Length` framing and a 10 s read timeout.
 //! - [`open_polling_session`], [`sio_connect_polling`], [`poll_until`]: Engine.IO long-polling
 //!   and Socket.IO connect steps.
+//! - [`proc_rss_kib`], [`proc_open_sockets`], [`wait_open_sockets_at_most`]: a server
+//!   process's resident memory and open sockets, read from `/proc/<pid>` (soak tests).
 //!
 //! No helper sleeps to wait for the server: a polling GET parks on the server until it has
-//! packets, so waiting for an event is reading a response.
+//! packets, so waiting for an event is reading a response. (Only [`wait_open_sockets_at_most`]
+//! polls, the kernel's view of the server's descriptors, which has nothing to wait on.)
 
 pub mod ws;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -65,10 +68,42 @@ impl Server {
     /// binary is missing.
     pub fn start(example: &str, args: &[&str]) -> anyhow::Result<Server> {
         let bin = example_binary(example)?;
-        let mut child = Command::new(&bin)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .args(args)
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--listen").arg("127.0.0.1:0").args(args);
+        Server::spawn(cmd, &bin, args)
+    }
+
+    /// The `livechat` binary: `livechat serve --listen 127.0.0.1:0 args` (embedded backend,
+    /// development identities on loopback). Builds it first when missing.
+    pub fn livechat(args: &[&str]) -> anyhow::Result<Server> {
+        let bin = livechat_binary()?;
+        let mut cmd = Command::new(&bin);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        Server::spawn(cmd, &bin, args)
+    }
+
+    /// Like [`Server::livechat`], with the process's descriptor limit (`ulimit -n`) set to
+    /// `nofile` (through `sh -c 'ulimit -n N; exec ...'`, so the server itself runs as the
+    /// shell's pid and is stopped like any other).
+    pub fn livechat_with_nofile(nofile: u32, args: &[&str]) -> anyhow::Result<Server> {
+        let bin = livechat_binary()?;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(&bin)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args);
+        Server::spawn(cmd, &bin, args)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs `cmd` (which must end up printing `listening on http://ADDR`) and waits for it.
+    fn spawn(mut cmd: Command, bin: &Path, args: &[&str]) -> anyhow::Result<Server> {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -227,6 +262,35 @@ pub fn example_binary(example: &str) -> anyhow::Result<PathBuf> {
     ensure!(
         bin.is_file(),
         "{} still missing after building the examples",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// The path of the `livechat` binary, built with `cargo build -p livechat-gateway --bin
+/// livechat` when missing.
+pub fn livechat_binary() -> anyhow::Result<PathBuf> {
+    let bin = target_dir()?.join("debug").join("livechat");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "livechat-gateway", "--bin", "livechat"])
+        .current_dir(workspace_root()?)
+        .status()
+        .context("cannot run cargo build")?;
+    ensure!(
+        status.success(),
+        "cargo build --bin livechat failed: {status}"
+    );
+    ensure!(
+        bin.is_file(),
+        "{} still missing after the build",
         bin.display()
     );
     Ok(bin)
@@ -529,4 +593,60 @@ pub fn idle_session(addr: SocketAddr) -> anyhow::Result<String> {
         connected && auth
     })?;
     Ok(sid)
+}
+
+/// The resident set size (`VmRSS` of `/proc/<pid>/status`) of process `pid`, in KiB.
+pub fn proc_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmRSS in {path}"))
+}
+
+/// How many sockets (listeners and connections) process `pid` holds: the `socket:[...]`
+/// entries of `/proc/<pid>/fd`. A connection counts until the process has closed its
+/// descriptor, whichever side ended it first.
+pub fn proc_open_sockets(pid: u32) -> anyhow::Result<usize> {
+    let dir = format!("/proc/{pid}/fd");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {dir}"))? {
+        // A descriptor closed between the listing and the readlink is simply not counted.
+        let Ok(entry) = entry else { continue };
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            n += usize::from(target.to_string_lossy().starts_with("socket:"));
+        }
+    }
+    Ok(n)
+}
+
+/// Waits until process `pid` holds at most `sockets` sockets ([`proc_open_sockets`]), polling
+/// `/proc` every 10 ms for at most `timeout`; fails with the last count otherwise.
+pub fn wait_open_sockets_at_most(
+    pid: u32,
+    sockets: usize,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let n = proc_open_sockets(pid)?;
+        if n <= sockets {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "process {pid} still holds {n} sockets (want at most {sockets}) after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The soft limit on open descriptors of this process (`Max open files` in
+/// `/proc/self/limits`); `None` when unlimited or unreadable.
+pub fn nofile_soft_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }

@@ -3,25 +3,43 @@
 //!
 //! Lives on: the executor that accepted the connection. A WebSocket upgrade for a session owned
 //! elsewhere moves the socket to the owner (see `runtime::handoff`) before the 101 is written.
+//!
+//! Hostile clients: between requests a connection may idle for [`IDLE_TIMEOUT`]; once the
+//! first byte of a head has arrived the whole head must arrive within `head_timeout`, and the
+//! body within `body_timeout` of the end of the head — overall deadlines, not timers restarted
+//! by every byte, so trickling a byte now and then (slowloris) does not keep a connection. A
+//! missed deadline is answered 408 and closes the connection. Every request but `/healthz`
+//! takes a token from its client address's bucket (`rate_limit`), a connection over its
+//! address's connection cap is answered 429 (`conn_limit`), and when CORS origins are
+//! configured an Engine.IO request from a browser origin not in the list is refused (403).
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use tracing::Instrument;
 
-use super::request::{decode_chunked, parse_head, BodyFraming, RequestHead};
+use super::client_ip::{client_ip, limit_key};
+use super::conn_limit::{ConnLimits, ConnSlot};
+use super::rate_limit::{retry_after_secs, RateLimiter};
+use super::request::{parse_head, BodyFraming, ChunkedDecoder, RequestHead, MAX_HEAD};
 use super::{query_param, Response};
 use crate::engineio::polling::{self, PollKind, PollReply, PollRequest};
 use crate::engineio::websocket::{self, WsRequest};
 use crate::engineio::{Engine, Handshake, Transport};
 use crate::error::{EngineErrorCode, GatewayError};
 use crate::runtime::{handoff, LocalApp, MeshMsg, Node, ResponseFuture};
+use livechat_shard_router::Counters;
 
-/// How long an idle keep-alive connection stays open.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an idle keep-alive connection stays open (between requests: no byte of the next
+/// head yet).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// `Retry-After` for a connection refused for its address's connection count.
+const CONN_RETRY_AFTER: Duration = Duration::from_secs(1);
 const READ_CHUNK: usize = 2048;
 
 /// What a path is routed to.
@@ -39,6 +57,8 @@ pub struct HttpContext {
     engine: Rc<Engine>,
     app: Rc<dyn LocalApp>,
     router: matchit::Router<Route>,
+    limits: Arc<ConnLimits>,
+    rate: RefCell<RateLimiter>,
 }
 
 impl std::fmt::Debug for HttpContext {
@@ -48,8 +68,13 @@ impl std::fmt::Debug for HttpContext {
 }
 
 impl HttpContext {
-    /// Routes for this executor.
-    pub fn new(node: Rc<Node>, engine: Rc<Engine>, app: Rc<dyn LocalApp>) -> Rc<Self> {
+    /// Routes for this executor; `limits` is the node's connection admission.
+    pub fn new(
+        node: Rc<Node>,
+        engine: Rc<Engine>,
+        app: Rc<dyn LocalApp>,
+        limits: Arc<ConnLimits>,
+    ) -> Rc<Self> {
         let mut router = matchit::Router::new();
         let path = node.config().path.clone();
         let trimmed = path.trim_end_matches('/').to_owned();
@@ -57,12 +82,37 @@ impl HttpContext {
         let _ = router.insert(format!("{trimmed}/"), Route::Engine);
         let _ = router.insert(trimmed, Route::Engine);
         let _ = router.insert("/healthz", Route::Health);
+        let rate = RateLimiter::new(node.config().rest_rate, node.config().rest_burst);
         Rc::new(Self {
             node,
             engine,
             app,
             router,
+            limits,
+            rate: RefCell::new(rate),
         })
+    }
+
+    /// The node's connection admission.
+    pub fn limits(&self) -> &Arc<ConnLimits> {
+        &self.limits
+    }
+
+    /// Takes a token for this request from its client address's bucket; `Some`: the 429.
+    /// `/healthz` is exempt: it is constant work, and the balancer probing it must keep
+    /// seeing the node up.
+    fn over_rate(&self, head: &RequestHead, peer: SocketAddr) -> Option<Response> {
+        let mut rate = self.rate.borrow_mut();
+        if !rate.enabled() || head.path == "/healthz" {
+            return None;
+        }
+        let ip = client_ip(peer.ip(), &head.headers, self.limits.trusted());
+        let wait = rate.take(limit_key(ip), Instant::now()).err()?;
+        Counters::bump(&self.node.counters().http_rate_limited);
+        Some(rate_limited(
+            "too many requests from this address".into(),
+            wait,
+        ))
     }
 
     /// The Engine.IO server of this executor.
@@ -79,40 +129,73 @@ enum Action {
     WebSocket(WsRequest),
 }
 
-/// Serves one accepted connection until it closes or becomes a WebSocket.
-pub async fn serve(ctx: Rc<HttpContext>, mut stream: TcpStream, peer: SocketAddr) {
+/// Serves one accepted connection until it closes or becomes a WebSocket. `slot` counts it
+/// in the node's connection caps for as long as it lives; `over_ip`: its address already had
+/// the most connections, so its first request is answered 429 and it is closed.
+pub async fn serve(
+    ctx: Rc<HttpContext>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnSlot,
+    over_ip: bool,
+) {
     let mut buf = Vec::new();
     loop {
         let head = match read_head(&mut stream, &mut buf, &ctx.node).await {
             Ok(Some(h)) => h,
             Ok(None) => return,
             Err(e) => {
-                let _ = stream
-                    .write_all(&Response::engine_error(&e).to_bytes())
-                    .await;
+                refuse(&ctx, &mut stream, &e).await;
                 return;
             }
         };
-        let body =
-            match read_body(&mut stream, &mut buf, &head, ctx.node.config().max_payload).await {
-                Ok(Some(b)) => b,
-                Ok(None) => return,
-                Err(e) => {
-                    let _ = stream
-                        .write_all(&Response::engine_error(&e).to_bytes())
-                        .await;
-                    return;
-                }
-            };
         let origin = head.header("origin").map(str::to_owned);
         let cors = &ctx.node.config().cors;
+        let refusal = if over_ip {
+            // Read the head first: answering before the client has sent its request would
+            // often reach it as a reset instead of a response.
+            let mut r = rate_limited(
+                "too many connections from this address".into(),
+                CONN_RETRY_AFTER,
+            );
+            r.close = true;
+            Some(r)
+        } else {
+            ctx.over_rate(&head, peer)
+        };
+        if let Some(mut resp) = refusal {
+            resp = resp.with_cors(cors, origin.as_deref());
+            // Without reading its body we cannot know where the next request starts.
+            resp.close |= head.body != BodyFraming::None || !head.keep_alive;
+            if stream.write_all(&resp.to_bytes()).await.is_err() || resp.close {
+                return;
+            }
+            continue;
+        }
+        let cfg = ctx.node.config();
+        let body = match read_body(
+            &mut stream,
+            &mut buf,
+            &head,
+            cfg.max_payload,
+            cfg.body_timeout,
+        )
+        .await
+        {
+            Ok(Some(b)) => b,
+            Ok(None) => return,
+            Err(e) => {
+                refuse(&ctx, &mut stream, &e).await;
+                return;
+            }
+        };
         let action = route(&ctx, &head, body, peer);
         let mut resp = match action {
             Action::Respond(r) => r,
             Action::App(fut) => fut.await,
             Action::WebSocket(mut req) => {
                 req.leftover = std::mem::take(&mut buf);
-                upgrade(&ctx, stream, req).await;
+                upgrade(&ctx, stream, req, slot).await;
                 return;
             }
             Action::Poll { sid, kind } => {
@@ -142,29 +225,114 @@ pub async fn serve(ctx: Rc<HttpContext>, mut stream: TcpStream, peer: SocketAddr
     }
 }
 
-/// Reads until a full head is buffered. `Ok(None)`: the peer closed or went idle.
+/// The 429 for a client address over one of its limits: the API's error body and
+/// `Retry-After` in whole seconds.
+fn rate_limited(why: String, wait: Duration) -> Response {
+    let err = GatewayError::RateLimited(why, wait);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Response::json(err.status(), err.api_body(livechat_core::Timestamp(now)))
+        .with_header("Retry-After", retry_after_secs(wait).to_string())
+}
+
+/// Answers a request that could not be read (framing, size, deadline) and counts it. The
+/// connection is closed after: where the next request would start is unknown.
+async fn refuse(ctx: &HttpContext, stream: &mut TcpStream, err: &GatewayError) {
+    let counters = ctx.node.counters();
+    match err {
+        GatewayError::RequestTimeout => Counters::bump(&counters.http_timeouts),
+        _ => Counters::bump(&counters.http_malformed),
+    }
+    let mut resp = Response::engine_error(err);
+    resp.close = true;
+    let _ = stream.write_all(&resp.to_bytes()).await;
+}
+
+/// What ended a wait for bytes.
+enum Woke {
+    Read(Result<usize, GatewayError>),
+    Timer,
+    Stopping,
+}
+
+/// Reads until a full head is buffered. `Ok(None)`: the peer closed, went idle between
+/// requests, or the node is stopping. `Err(RequestTimeout)`: the head started but did not
+/// complete within `head_timeout`.
 async fn read_head(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
     node: &Node,
 ) -> Result<Option<RequestHead>, GatewayError> {
+    let mut deadline: Option<Instant> = None;
+    // `buf[..parsed]` held no complete head the last time it was parsed. A head can only
+    // complete when a line ends, so later bytes without a line feed are not re-parsed:
+    // that keeps a head trickled byte by byte from costing quadratic time (httparse starts
+    // over on every call; at most MAX_HEADERS lines end before the head is refused).
+    let mut parsed = 0;
     loop {
         if !buf.is_empty() {
-            if let Some((head, n)) = parse_head(buf)? {
-                buf.drain(..n);
-                return Ok(Some(head));
+            // The first bytes are parsed at once too, so what is not HTTP at all (a TLS
+            // hello, binary junk) is refused right away rather than at the deadline.
+            if parsed == 0 || buf[parsed..].contains(&b'\n') || buf.len() >= MAX_HEAD {
+                if let Some((head, n)) = parse_head(buf)? {
+                    buf.drain(..n);
+                    return Ok(Some(head));
+                }
             }
+            parsed = buf.len();
+            // The head deadline runs from its first byte, whatever arrives after.
+            deadline.get_or_insert_with(|| Instant::now() + node.config().head_timeout);
         }
-        // Between requests a connection ends when it idles too long or the node stops.
-        let stopping = node.stopping();
-        let idle = async {
-            future::or(glommio::timer::sleep(IDLE_TIMEOUT), stopping).await;
-            Ok(0)
+        let wait = match deadline {
+            None => IDLE_TIMEOUT,
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return Err(GatewayError::RequestTimeout),
+            },
         };
-        if future::or(read_more(stream, buf), idle).await? == 0 {
-            return Ok(None);
+        let stopping = node.stopping();
+        let woke = future::or(
+            async { Woke::Read(read_more(stream, buf).await) },
+            future::or(
+                async {
+                    glommio::timer::sleep(wait).await;
+                    Woke::Timer
+                },
+                async {
+                    stopping.await;
+                    Woke::Stopping
+                },
+            ),
+        )
+        .await;
+        match woke {
+            Woke::Read(n) => {
+                if n? == 0 {
+                    return Ok(None);
+                }
+            }
+            Woke::Timer if deadline.is_some() => return Err(GatewayError::RequestTimeout),
+            Woke::Timer | Woke::Stopping => return Ok(None),
         }
     }
+}
+
+/// [`read_more`], failing with `RequestTimeout` once `deadline` has passed.
+async fn read_before(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> Result<usize, GatewayError> {
+    let left = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or(GatewayError::RequestTimeout)?;
+    future::or(read_more(stream, buf), async {
+        glommio::timer::sleep(left).await;
+        Err(GatewayError::RequestTimeout)
+    })
+    .await
 }
 
 /// Appends what the peer sent next to `buf`. Cancel-safe for `buf`: the read happens into room
@@ -192,38 +360,43 @@ async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, G
     Ok(n?)
 }
 
-/// Reads the body announced by `head`. `Ok(None)`: the peer closed mid-body.
+/// Reads the body announced by `head`, all of it within `timeout`. `Ok(None)`: the peer
+/// closed mid-body.
 async fn read_body(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
     head: &RequestHead,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Option<Vec<u8>>, GatewayError> {
+    let deadline = Instant::now() + timeout;
     match head.body {
         BodyFraming::None => Ok(Some(Vec::new())),
         BodyFraming::Length(n) if n > limit => Err(GatewayError::BodyTooLarge),
         BodyFraming::Length(n) => {
             while buf.len() < n {
-                if read_more(stream, buf).await? == 0 {
+                if read_before(stream, buf, deadline).await? == 0 {
                     return Ok(None);
                 }
             }
             let rest = buf.split_off(n);
             Ok(Some(std::mem::replace(buf, rest)))
         }
-        BodyFraming::Chunked => loop {
-            if let Some((body, used)) = decode_chunked(buf, limit)? {
+        BodyFraming::Chunked => {
+            // Incremental: what the decoder used is dropped from `buf`, so a trickled body
+            // is looked at once and `buf` never holds more than a partial line and a read.
+            let mut decoder = ChunkedDecoder::new(limit);
+            loop {
+                let used = decoder.feed(buf)?;
                 buf.drain(..used);
-                return Ok(Some(body));
+                if decoder.is_done() {
+                    return Ok(Some(decoder.into_body()));
+                }
+                if read_before(stream, buf, deadline).await? == 0 {
+                    return Ok(None);
+                }
             }
-            // Bound what a client can make us buffer while it trickles chunk framing.
-            if buf.len() > limit.saturating_mul(2).max(64 * 1024) {
-                return Err(GatewayError::BodyTooLarge);
-            }
-            if read_more(stream, buf).await? == 0 {
-                return Ok(None);
-            }
-        },
+        }
     }
 }
 
@@ -271,6 +444,22 @@ fn engine_action(
 ) -> Result<Action, GatewayError> {
     let cfg = ctx.node.config();
     let refuse = |c| Err(GatewayError::Refused(c));
+    // A browser always sends `Origin` on these; a page from an origin not in the CORS list
+    // must not open (or drive) a session with its user's cookies. Without the header it is
+    // not a browser request, and CORS is no protection against those anyway.
+    if !cfg.cors.origins.is_empty() {
+        if let Some(origin) = head.headers.get(http::header::ORIGIN) {
+            if origin
+                .to_str()
+                .ok()
+                .and_then(|o| cfg.cors.allow(o))
+                .is_none()
+            {
+                Counters::bump(&ctx.node.counters().http_origin_refused);
+                return refuse(EngineErrorCode::Forbidden);
+            }
+        }
+    }
     let transport = match query_param(&head.query, "transport").as_deref() {
         Some("polling") if cfg.transports.polling => Transport::Polling,
         Some("websocket") if cfg.transports.websocket => Transport::WebSocket,
@@ -415,7 +604,9 @@ fn poll_response(reply: PollReply) -> Response {
 }
 
 /// Serves a WebSocket request here, or moves the connection to the session's owner.
-async fn upgrade(ctx: &Rc<HttpContext>, mut stream: TcpStream, req: WsRequest) {
+/// `slot` goes with the connection: into the WebSocket's task here, or given back when the
+/// connection moves to another executor (which counts it again when it arrives).
+async fn upgrade(ctx: &Rc<HttpContext>, mut stream: TcpStream, req: WsRequest, slot: ConnSlot) {
     let owner = match &req.sid {
         Some(sid) => ctx.node.owner_of(sid),
         None => Some(ctx.node.executor()),
@@ -429,6 +620,7 @@ async fn upgrade(ctx: &Rc<HttpContext>, mut stream: TcpStream, req: WsRequest) {
             glommio::spawn_local(
                 async move {
                     let _guard = guard;
+                    let _slot = slot;
                     websocket::serve(engine, stream, req).await;
                 }
                 .instrument(tracing::Span::current()),
@@ -436,6 +628,7 @@ async fn upgrade(ctx: &Rc<HttpContext>, mut stream: TcpStream, req: WsRequest) {
             .detach();
         }
         Some(o) => {
+            drop(slot);
             let fd = match handoff::detach(stream) {
                 Ok(fd) => fd,
                 Err(e) => {

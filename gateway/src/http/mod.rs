@@ -3,8 +3,18 @@
 //! - [`request`]: heads and bodies from byte slices.
 //! - [`response`]: responses and CORS headers.
 //! - [`conn`]: the keep-alive loop of one TCP connection and the routes.
+//! - [`conn_limit`]: node-wide admission (connection cap, concurrent connections per address).
+//! - [`rate_limit`]: requests per second per address (token buckets, per executor).
+//! - [`client_ip`]: the address a request is limited by (`X-Forwarded-For` from trusted proxies).
+//! - [`cidr`]: address blocks (trusted proxies).
+//! - [`accept_backoff`]: back-off and bounded logging when `accept` fails.
 
+pub mod accept_backoff;
+pub mod cidr;
+pub mod client_ip;
 pub mod conn;
+pub mod conn_limit;
+pub mod rate_limit;
 pub mod request;
 pub mod response;
 

@@ -13,7 +13,9 @@ use super::{handoff, listen, AppFactory, LocalApp, MeshMsg, Node};
 use crate::config::GatewayConfig;
 use crate::engineio::{polling, websocket, Engine, EngineApp};
 use crate::error::{CloseReason, GatewayError};
+use crate::http::accept_backoff::AcceptBackoff;
 use crate::http::conn::{self, HttpContext};
+use crate::http::conn_limit::{Admission, ConnLimits};
 
 /// How long shutdown waits for sessions to flush their close packets.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -49,6 +51,18 @@ pub fn run(cfg: GatewayConfig, app: Arc<dyn AppFactory>) -> Result<Running, Gate
     cfg.listen = addrs.clone();
     let cfg = Arc::new(cfg);
     let counters = Arc::new(Counters::default());
+    // Node-wide: descriptors are a process resource and a client's connections land anywhere.
+    let limits = ConnLimits::new(
+        cfg.connection_cap(),
+        cfg.max_connections_per_ip,
+        cfg.trusted_proxies.clone(),
+        counters.clone(),
+    );
+    tracing::info!(
+        max_connections = cfg.connection_cap(),
+        per_ip = cfg.max_connections_per_ip,
+        "connection caps"
+    );
     let launch_cfg = LaunchConfig {
         executors: cfg
             .executors
@@ -69,6 +83,7 @@ pub fn run(cfg: GatewayConfig, app: Arc<dyn AppFactory>) -> Result<Running, Gate
                 executor_main(
                     shard,
                     cfg.clone(),
+                    limits.clone(),
                     app.clone(),
                     ready_tx.clone(),
                     stop_rx.clone(),
@@ -100,6 +115,7 @@ pub fn run(cfg: GatewayConfig, app: Arc<dyn AppFactory>) -> Result<Running, Gate
 async fn executor_main(
     shard: Shard<MeshMsg>,
     cfg: Arc<GatewayConfig>,
+    limits: Arc<ConnLimits>,
     factory: Arc<dyn AppFactory>,
     ready: mpsc::Sender<Result<(), String>>,
     stop: flume::Receiver<()>,
@@ -107,7 +123,7 @@ async fn executor_main(
     let node = Node::new(cfg.clone(), shard.port);
     let app = factory.build(&node);
     let engine = Engine::new(node.clone(), app.clone() as Rc<dyn EngineApp>);
-    let http = HttpContext::new(node.clone(), engine.clone(), app.clone());
+    let http = HttpContext::new(node.clone(), engine.clone(), app.clone(), limits.clone());
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
         match TcpListener::bind(addr) {
@@ -118,7 +134,7 @@ async fn executor_main(
             }
         }
     }
-    let inbox = glommio::spawn_local(inbox_loop(node.clone(), engine.clone(), app));
+    let inbox = glommio::spawn_local(inbox_loop(node.clone(), engine.clone(), app, limits));
     let accepts: Vec<_> = listeners
         .into_iter()
         .map(|l| glommio::spawn_local(accept_loop(l, http.clone(), node.clone())))
@@ -138,26 +154,50 @@ async fn executor_main(
 }
 
 async fn accept_loop(listener: TcpListener, http: Rc<HttpContext>, node: Rc<Node>) {
+    let mut backoff = AcceptBackoff::default();
     loop {
         let stream = match listener.accept().await {
-            Ok(s) => s,
+            Ok(s) => {
+                backoff.succeeded();
+                s
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+                // Out of descriptors (or buffers): retrying at once would spin and log
+                // thousands of lines; wait a little longer each time, log once per window.
+                Counters::bump(&node.counters().http_accept_errors);
+                let next = backoff.failed(Instant::now());
+                if let Some(failures) = next.log {
+                    tracing::warn!(
+                        error = %e,
+                        failures,
+                        open = http.limits().open(),
+                        "accept failed; backing off"
+                    );
+                }
+                glommio::timer::sleep(next.wait).await;
+                continue;
+            }
+        };
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
+        // Admission first, so a refused connection costs no more syscalls than the close.
+        let (slot, over_ip) = match http.limits().admit(peer.ip()) {
+            Admission::Admitted(slot) => (slot, false),
+            Admission::AddressFull(slot) => (slot, true),
+            Admission::NodeFull => {
+                drop(stream);
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
-        let Ok(peer) = stream.peer_addr() else {
-            continue;
-        };
         let guard = node.connection_guard();
         let http = http.clone();
         let span = tracing::debug_span!("conn", %peer);
         glommio::spawn_local(
             async move {
                 let _guard = guard;
-                conn::serve(http, stream, peer).await;
+                conn::serve(http, stream, peer, slot, over_ip).await;
             }
             .instrument(span),
         )
@@ -165,7 +205,12 @@ async fn accept_loop(listener: TcpListener, http: Rc<HttpContext>, node: Rc<Node
     }
 }
 
-async fn inbox_loop(node: Rc<Node>, engine: Rc<Engine>, app: Rc<dyn LocalApp>) {
+async fn inbox_loop(
+    node: Rc<Node>,
+    engine: Rc<Engine>,
+    app: Rc<dyn LocalApp>,
+    limits: Arc<ConnLimits>,
+) {
     while let Ok(msg) = node.port().inbox().recv_async().await {
         match msg {
             MeshMsg::Poll(req) => polling::serve(&engine, req),
@@ -173,9 +218,12 @@ async fn inbox_loop(node: Rc<Node>, engine: Rc<Engine>, app: Rc<dyn LocalApp>) {
             MeshMsg::WebSocket { fd, req } => {
                 let stream = handoff::attach(fd);
                 let guard = node.connection_guard();
+                // Its slot was given back on the executor it left; count it here again.
+                let slot = limits.adopt(req.handshake.remote_addr.ip());
                 let engine = engine.clone();
                 glommio::spawn_local(async move {
                     let _guard = guard;
+                    let _slot = slot;
                     websocket::serve(engine, stream, req).await;
                 })
                 .detach();
