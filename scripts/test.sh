@@ -59,6 +59,11 @@ cargo test --workspace
 echo "== benches compile (cargo bench --no-run)"
 cargo bench --workspace --no-run
 
+# The codecs and chat payload parsing under libFuzzer, 20 s per target (built once into
+# ~/.cache/livechat; see fuzz/README.md). Known crash inputs in fuzz/regressions are replayed.
+echo "== fuzz (cargo-fuzz, 20 s per target)"
+scripts/fuzz.sh 20
+
 export LIVECHAT_BIN_DIR="$root/target/debug/examples"
 
 echo "== JavaScript client tests (socket.io-client), embedded backend"

@@ -39,7 +39,15 @@ impl Timestamp {
     pub fn parse_iso(s: &str) -> Option<Self> {
         DateTime::parse_from_rfc3339(s)
             .ok()
-            .map(|t| Self(t.timestamp_millis()))
+            // In UTC too (an offset or a leap second can carry 9999-12-31 or 0000-01-01 out
+            // of range), so whatever is read is written back in the same form and reads again
+            // (found by fuzzing: `9999-12-31T23:59:60.999Z`, `0000-01-01T00:00:00+01:00`).
+            .map(|t| t.timestamp_millis())
+            .filter(|&ms| {
+                DateTime::<Utc>::from_timestamp_millis(ms)
+                    .is_some_and(|t| (0..=9999).contains(&t.year()))
+            })
+            .map(Self)
     }
 }
 
@@ -210,5 +218,23 @@ mod tests {
         assert_eq!(iso_duration(0), "PT0S");
         assert_eq!(iso_duration(3_600_000), "PT1H");
         assert_eq!(iso_duration(-5), "PT0S");
+    }
+
+    #[test]
+    fn what_is_read_is_written_back_in_a_form_that_reads_again() {
+        // The fuzzer's inputs (fuzz/regressions/chat_payload-{1,2}.bin).
+        for s in [
+            "9999-12-31T23:59:60.999Z",
+            "0000-01-01T00:00:00+01:00",
+            "2025-11-13T13:36:03+02:00",
+        ] {
+            let t = Timestamp::parse_iso(s);
+            assert!(
+                t.is_none() || Timestamp::parse_iso(&t.unwrap().to_string()) == t,
+                "{s}"
+            );
+        }
+        assert_eq!(Timestamp::parse_iso("9999-12-31T23:59:60.999Z"), None);
+        assert_eq!(Timestamp::parse_iso("0000-01-01T00:00:00+01:00"), None);
     }
 }
