@@ -153,7 +153,10 @@ def start_livechat(
     tmpdir = tempfile.mkdtemp(prefix="livechat-durable-test-")
     config_file = Path(tmpdir) / "livechat.toml"
     config_file.write_text(config_text)
-    cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--executors", str(executors), "--config", str(config_file)]
+    # Every client comes from one loopback address: the per-address limits are off here
+    # (tested in tests/tests/http_hardening.rs).
+    cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--executors", str(executors), "--config", str(config_file),
+           "--max-connections-per-ip", "0", "--rest-rate", "0"]
     if redis_url:
         cmd += ["--redis-url", redis_url]
     if database_url:

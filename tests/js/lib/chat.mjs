@@ -160,7 +160,11 @@ export function startChatServer({ executors, config = {}, extraArgs = [], redisP
   const dir = mkdtempSync(join(tmpdir(), 'livechat-chat-test-'));
   const configFile = join(dir, 'livechat.toml');
   writeFileSync(configFile, toToml(config));
-  const args = ['serve', '--listen', '127.0.0.1:0', '--executors', String(executors), '--config', configFile, ...extraArgs];
+  // Every client of the suite comes from one loopback address, as many users would from many:
+  // the per-address connection and request limits (tested in tests/tests/http_hardening.rs)
+  // are off here.
+  const limitsOff = usingChatStub ? [] : ['--max-connections-per-ip', '0', '--rest-rate', '0'];
+  const args = ['serve', '--listen', '127.0.0.1:0', '--executors', String(executors), '--config', configFile, ...limitsOff, ...extraArgs];
 
   let file;
   let argv;
