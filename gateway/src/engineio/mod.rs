@@ -125,12 +125,14 @@ impl Engine {
         self.sessions
             .borrow_mut()
             .insert(session.sid().into(), session.clone());
-        let task = glommio::spawn_local(heartbeat::run(
+        // Detached: the task ends by itself when the session closes (`Session::close` wakes
+        // it), never by cancellation, which leaks the task in glommio 0.9 (see `heartbeat`).
+        glommio::spawn_local(heartbeat::run(
             Rc::downgrade(&session),
             cfg.ping_interval,
             cfg.ping_timeout,
-        ));
-        session.set_heartbeat(task);
+        ))
+        .detach();
         session.set_handler(self.app.clone().open(&session));
         (session, open)
     }

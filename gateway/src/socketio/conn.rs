@@ -5,7 +5,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
+use std::task::Poll;
 
 use bytes::Bytes;
 use livechat_shard_router::Counters;
@@ -18,6 +21,7 @@ use super::socket::{Socket, State};
 use super::IoInner;
 use crate::engineio::{Frame, Session, SessionHandler};
 use crate::error::CloseReason;
+use crate::runtime::LocalEvent;
 
 /// A packet whose binary attachments are still arriving.
 struct Partial {
@@ -32,7 +36,8 @@ pub(crate) struct SioConn {
     io: Rc<IoInner>,
     sockets: RefCell<HashMap<Rc<str>, Rc<Socket>>>,
     partial: RefCell<Option<Partial>>,
-    connect_timer: RefCell<Option<glommio::Task<()>>>,
+    /// Ends the connect-timeout task early: notified by the first CONNECT and by the close.
+    connect_timer_stop: LocalEvent,
 }
 
 impl SioConn {
@@ -44,22 +49,35 @@ impl SioConn {
             io,
             sockets: RefCell::new(HashMap::new()),
             partial: RefCell::new(None),
-            connect_timer: RefCell::new(None),
+            connect_timer_stop: LocalEvent::default(),
         });
         let weak_conn = Rc::downgrade(&conn);
-        let timer = glommio::spawn_local(async move {
-            glommio::timer::sleep(timeout).await;
+        // Detached, and stopped by `connect_timer_stop` rather than cancelled: cancelling a
+        // pending glommio 0.9 task leaks its allocation (see `engineio::heartbeat`), one per
+        // session here.
+        glommio::spawn_local(async move {
+            let mut timer = glommio::timer::Timer::new(timeout);
+            let fired = poll_fn(|cx| {
+                let Some(conn) = weak_conn.upgrade() else {
+                    return Poll::Ready(false);
+                };
+                if conn.connect_timer_stop.poll_wait(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                Pin::new(&mut timer).poll(cx).map(|_| true)
+            })
+            .await;
+            if !fired {
+                return;
+            }
             let (Some(session), Some(conn)) = (weak_session.upgrade(), weak_conn.upgrade()) else {
                 return;
             };
             if conn.sockets.borrow().is_empty() {
-                if let Some(t) = conn.connect_timer.borrow_mut().take() {
-                    t.detach();
-                }
                 session.close(CloseReason::ConnectTimeout);
             }
-        });
-        *conn.connect_timer.borrow_mut() = Some(timer);
+        })
+        .detach();
         conn
     }
 
@@ -137,9 +155,7 @@ impl SioConn {
         if self.sockets.borrow().contains_key(nsp_name) {
             return;
         }
-        if let Some(t) = self.connect_timer.borrow_mut().take() {
-            drop(t);
-        }
+        self.connect_timer_stop.notify();
         let socket = Socket::new(
             self.io.node().ids().next_id(),
             nsp.clone(),
@@ -244,7 +260,7 @@ impl SessionHandler for SioConn {
     }
 
     fn on_close(&self, _session: &Rc<Session>, reason: CloseReason) {
-        drop(self.connect_timer.borrow_mut().take());
+        self.connect_timer_stop.notify();
         let sockets: Vec<_> = self.sockets.borrow_mut().drain().map(|(_, s)| s).collect();
         for s in sockets {
             s.cleanup(reason);
