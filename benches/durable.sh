@@ -15,8 +15,8 @@
 #      curve);
 #   b. events: Redis + Kafka, the chat pipeline at fixed rates; events delivered per second
 #      (delivery reports, sampled from /metrics) and dropped events (must stay 0);
-#   d. cost: the chat pipeline at one fixed rate on Redis / + PostgreSQL / + Kafka / + both,
-#      interleaved, twice: CPU per stored message of each node thread and each backend;
+#   d. cost: the chat pipeline at one fixed rate on Redis / + PostgreSQL / + Kafka / + both
+#      (D_CFGS), interleaved, D_ROUNDS times: CPU per stored message of each node thread and each backend;
 #   c. chat capacity: the sweep of redis.sh (stored msgs/s with ack p99 ≤ 5 ms), Redis only vs
 #      Redis + PostgreSQL + Kafka, interleaved A, B, A, B.
 # PostgreSQL: $LIVECHAT_BENCH_DATABASE_URL if set (used as is, table truncated between runs);
@@ -27,12 +27,14 @@
 #        PARTS="a b d c" to choose steps; WAIT_IDLE=S waits up to S s for < 10 % CPU busy
 #        before each measurement, as compare.sh; the parameters below, e.g. SWEEP_START=1000,
 #        can be set from the environment; SUMMARY_ONLY=1 OUT=dir prints the summary of an earlier
-#        run). Results: $OUT (target/bench-durable/<date>/), summary.txt at the end.
+#        run; LAYOUT=split puts the node's IO threads on CPU 1, see place_io_threads).
+#        Results: $OUT (target/bench-durable/<date>/), summary.txt at the end.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=${QUICK:-0}
 PARTS=${PARTS:-a b d c}
+LAYOUT=${LAYOUT:-shared}
 TS=$(date +%Y%m%d-%H%M%S)
 OUT=${OUT:-$ROOT/target/bench-durable/$TS}
 mkdir -p "$OUT"
@@ -40,10 +42,12 @@ LOADGEN=$ROOT/target/release/livechat-loadgen
 LIVECHAT_BIN=$ROOT/target/release/livechat
 if [[ $QUICK == 1 ]]; then
   defaults=(LC_DURATION=3 LC_ROUNDS=1 LC_CLIENTS=32 LC_CURVE=8 CONV=50 EV_RATES=500 EV_DURATION=3
-    SWEEP_START=1000 SWEEP_STEPS=3 DURATION=3 SWEEP_ROUNDS=1 D_RATE=500 D_DURATION=3)
+    SWEEP_START=1000 SWEEP_STEPS=3 DURATION=3 SWEEP_ROUNDS=1 D_RATE=500 D_DURATION=3 D_ROUNDS=1
+    "D_CFGS=redis pg kafka all3")
 else
   defaults=(LC_DURATION=20 LC_ROUNDS=2 LC_CLIENTS=32 "LC_CURVE=1 8 128" CONV=500 "EV_RATES=5000 8000"
-    EV_DURATION=20 SWEEP_START=1500 SWEEP_STEPS=10 DURATION=20 SWEEP_ROUNDS=2 D_RATE=3000 D_DURATION=10)
+    EV_DURATION=20 SWEEP_START=1500 SWEEP_STEPS=10 DURATION=20 SWEEP_ROUNDS=2 D_RATE=3000 D_DURATION=10
+    D_ROUNDS=2 "D_CFGS=redis pg kafka all3")
 fi
 for kv in "${defaults[@]}"; do # each one can be set from the environment
   name=${kv%%=*}
@@ -177,6 +181,7 @@ stop_broker() { "$ROOT/scripts/kafka-broker.sh" stop "$BROKER_DIR"; BROKER_DIR="
   echo "redis: $(R info server | awk -F: '/redis_version/ {print $2}' | tr -d '\r')"
   echo "postgresql ($PG_MODE): $(Q 'SHOW server_version'), synchronous_commit=$(Q 'SHOW synchronous_commit'), fsync=$(Q 'SHOW fsync'), wal_sync_method=$(Q 'SHOW wal_sync_method'), commit_delay=$(Q 'SHOW commit_delay')"
   echo "broker: $("$("$ROOT/scripts/kafka-broker.sh" install)" --version 2>/dev/null)"
+  echo "layout: $LAYOUT; node env: $(env | grep '^LIVECHAT_' | xargs)"
 } | tee "$OUT/versions.txt" >&2
 
 # ---- The node on CPU 0: start_node NAME [serve flags...] -> sets NODE_PID, NODE_PORT
@@ -191,6 +196,19 @@ start_node() {
   for _ in $(seq 400); do grep -q "listening on" "$OUT/node-$name.log" && return 0; sleep 0.05; done
   log "node $name did not start:"; tail -20 "$OUT/node-$name.log" >&2; return 1
 }
+# LAYOUT=split: the node's IO threads (the tokio IO pool, librdkafka's threads, the producer's
+# poller — everything but the executor threads `livechat-<n>-<m>`) move to CPU 1, beside the
+# backends, leaving CPU 0 to the executor: the deployment the IO pool exists for (IO threads
+# off the executors' cores). LAYOUT=shared (default): every node thread stays on CPU 0.
+place_io_threads() {
+  [[ $LAYOUT == split ]] || return 0
+  local t comm
+  for t in /proc/"$NODE_PID"/task/*; do
+    comm=$(cat "$t/comm" 2>/dev/null) || continue
+    [[ $comm =~ ^livechat-[0-9]+-[0-9]+$ ]] && continue
+    taskset -p -c 1 "${t##*/}" >/dev/null 2>&1 || log "could not move thread $comm to CPU 1"
+  done
+}
 stop_node() { kill "$NODE_PID" 2>/dev/null || true; wait "$NODE_PID" 2>/dev/null || true; NODE_PID=""; }
 # A short unmeasured lifecycle run: opens the node's PostgreSQL connections (then moved to
 # CPU 1 by pg_backends) and warms Redis.
@@ -203,7 +221,7 @@ metrics() { curl -sf "http://127.0.0.1:$NODE_PORT/metrics" | awk '/^livechat_/ {
 # Server-log lines at WARN or ERROR, to a summary file
 log_problems() { # name
   sed 's/\x1b\[[0-9;]*m//g' "$OUT/node-$1.log" | grep -E ' (WARN|ERROR) ' |
-    grep -v 'development mode: participant ids' >"$OUT/node-$1.problems" || true
+    grep -v 'DEVELOPMENT MODE' >"$OUT/node-$1.problems" || true
   local n; n=$(wc -l <"$OUT/node-$1.problems")
   [[ $n == 0 ]] || log "node $1: $n WARN/ERROR lines (first: $(head -1 "$OUT/node-$1.problems" | cut -c1-200))"
 }
@@ -347,6 +365,7 @@ chat_fixed_run() { # name cfg rate duration
   [[ $cfg == pg || $cfg == all3 ]] && flags+=(--database-url "$DB_URL")
   start_node "$name" "${flags[@]}"
   warm_node 8
+  place_io_threads
   [[ $cfg == pg || $cfg == all3 ]] && read -r -a pgpids <<<"$(pg_backends | xargs)"
   wait_idle
   metrics >"$OUT/$name.before"
@@ -431,8 +450,8 @@ if [[ " $PARTS " == *" b "* ]]; then
 fi
 
 if [[ " $PARTS " == *" d "* ]]; then
-  for round in 1 2; do
-    for cfg in redis pg kafka all3; do
+  for round in $(seq "$D_ROUNDS"); do
+    for cfg in $D_CFGS; do
       chat_fixed_run "cost-$cfg-$D_RATE-r$round" "$cfg" "$D_RATE" "$D_DURATION"
     done
   done
@@ -451,6 +470,7 @@ if [[ " $PARTS " == *" c "* ]]; then
       fi
       start_node "$name" "${flags[@]}"
       warm_node 8
+      place_io_threads
       [[ $cfg == all3 ]] && pg_backends >"$OUT/$name.pg-pids"
       wait_idle
       metrics >"$OUT/$name.before"

@@ -160,6 +160,19 @@ mod tests {
         (engine, s)
     }
 
+    /// Runs the future `f` makes on a fresh executor thread, until it ends.
+    fn on_executor<F, Fut>(f: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(f)
+            .expect("executor")
+            .join()
+            .expect("test executor");
+    }
+
     /// Awaits `task` for at most `limit`; whether it finished.
     async fn finishes(task: &mut glommio::Task<()>, limit: Duration) -> bool {
         future::or(
@@ -177,70 +190,58 @@ mod tests {
 
     #[test]
     fn the_task_ends_by_itself_when_its_session_closes() {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(|| async {
-                let hour = Duration::from_secs(3600);
-                let (_engine, s) = session();
-                let mut task = glommio::spawn_local(run(Rc::downgrade(&s), hour, hour));
-                // A pong before any ping neither ends it nor brings the ping forward.
-                s.pong.notify();
-                assert!(!finishes(&mut task, Duration::from_millis(20)).await);
-                let mut frames = Vec::new();
-                s.drain_into(&mut frames);
-                assert!(frames.is_empty(), "no ping yet: {frames:?}");
-                // No cancellation (which leaks the task in glommio 0.9): the close wakes it.
-                s.close(CloseReason::ServerClose);
-                assert!(finishes(&mut task, Duration::from_secs(5)).await);
-            })
-            .expect("executor")
-            .join()
-            .expect("test executor");
+        on_executor(|| async {
+            let hour = Duration::from_secs(3600);
+            let (_engine, s) = session();
+            let mut task = glommio::spawn_local(run(Rc::downgrade(&s), hour, hour));
+            // A pong before any ping neither ends it nor brings the ping forward.
+            s.pong.notify();
+            assert!(!finishes(&mut task, Duration::from_millis(20)).await);
+            let mut frames = Vec::new();
+            s.drain_into(&mut frames);
+            assert!(frames.is_empty(), "no ping yet: {frames:?}");
+            // No cancellation (which leaks the task in glommio 0.9): the close wakes it.
+            s.close(CloseReason::ServerClose);
+            assert!(finishes(&mut task, Duration::from_secs(5)).await);
+        });
     }
 
     #[test]
     fn a_missing_pong_closes_the_session_and_ends_the_task() {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(|| async {
-                let ms = Duration::from_millis;
-                let (_engine, s) = session();
-                let mut task = glommio::spawn_local(run(Rc::downgrade(&s), ms(20), ms(20)));
-                assert!(finishes(&mut task, Duration::from_secs(5)).await);
-                assert!(s.is_closed());
-                let mut frames = Vec::new();
-                s.drain_into(&mut frames);
-                assert_eq!(frames.len(), 1, "one ping: {frames:?}");
-            })
-            .expect("executor")
-            .join()
-            .expect("test executor");
+        on_executor(|| async {
+            let ms = Duration::from_millis;
+            let (_engine, s) = session();
+            let mut task = glommio::spawn_local(run(Rc::downgrade(&s), ms(20), ms(20)));
+            assert!(finishes(&mut task, Duration::from_secs(5)).await);
+            assert!(s.is_closed());
+            let mut frames = Vec::new();
+            s.drain_into(&mut frames);
+            assert_eq!(frames.len(), 1, "one ping: {frames:?}");
+        });
     }
 
     #[test]
     fn a_pong_in_time_keeps_the_session_open() {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(|| async {
-                let ms = Duration::from_millis;
-                let (_engine, s) = session();
-                let mut task =
-                    glommio::spawn_local(run(Rc::downgrade(&s), ms(10), Duration::from_secs(60)));
-                let mut frames = Vec::new();
-                for _ in 0..3 {
-                    // Wait for the next ping (queuing it wakes the WebSocket writer), answer it.
-                    while frames.is_empty() {
-                        s.writable.wait().await;
-                        s.drain_into(&mut frames);
-                    }
-                    assert_eq!(frames.len(), 1, "{frames:?}");
-                    frames.clear();
-                    s.pong.notify();
+        on_executor(|| async {
+            let ms = Duration::from_millis;
+            let (_engine, s) = session();
+            let mut task =
+                glommio::spawn_local(run(Rc::downgrade(&s), ms(10), Duration::from_secs(60)));
+            let mut frames = Vec::new();
+            for _ in 0..3 {
+                // Wait for the next ping (queuing it wakes the WebSocket writer), answer it.
+                while frames.is_empty() {
+                    s.writable.wait().await;
+                    s.drain_into(&mut frames);
                 }
-                assert!(!s.is_closed());
-                s.close(CloseReason::ServerClose);
-                assert!(finishes(&mut task, Duration::from_secs(5)).await);
-            })
-            .expect("executor")
-            .join()
-            .expect("test executor");
+                assert_eq!(frames.len(), 1, "{frames:?}");
+                frames.clear();
+                s.pong.notify();
+            }
+            assert!(!s.is_closed());
+            s.close(CloseReason::ServerClose);
+            assert!(finishes(&mut task, Duration::from_secs(5)).await);
+        });
     }
 
     #[test]

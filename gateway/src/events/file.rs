@@ -23,25 +23,31 @@ pub fn open(path: &Path) -> Result<std::fs::File, GatewayError> {
         .map_err(|e| GatewayError::Config(format!("chat.events.file {}: {e}", path.display())))
 }
 
-/// One event as the lines it becomes: `(topic, line)`.
-pub fn lines(event: &ChatEvent, topics: &KafkaConfig) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::with_capacity(2);
-    let mut push = |topic: &str, full: bool| {
-        let id = event_id(topic, event).hyphenated().to_string();
+/// One event as the lines it becomes: `f(topic, line)` for each, the line serialised into
+/// `buf` (reused across calls: no allocation per record once it has grown).
+pub fn each_line(
+    event: &ChatEvent,
+    topics: &KafkaConfig,
+    buf: &mut Vec<u8>,
+    mut f: impl FnMut(&str, &[u8]),
+) {
+    let mut one = |topic: &str, full: bool| {
+        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = event_id(topic, event).hyphenated().encode_lower(&mut id);
         let env = Envelope {
             event,
-            event_id: &id,
+            event_id: id,
             full,
         };
-        if let Ok(bytes) = serde_json::to_vec(&env) {
-            out.push((topic.to_owned(), bytes));
+        buf.clear();
+        if serde_json::to_writer(&mut *buf, &env).is_ok() {
+            f(topic, buf);
         }
     };
-    push(&topics.lifecycle_topic, false);
+    one(&topics.lifecycle_topic, false);
     if event.kind == ChatEventType::MessageReceived {
-        push(&topics.messages_topic, true);
+        one(&topics.messages_topic, true);
     }
-    out
 }
 
 /// Writes events until shutdown (what is queued then is written too).
@@ -54,24 +60,25 @@ pub async fn run(
     mut stop: Stop,
 ) {
     let mut out = std::io::BufWriter::new(file);
+    let mut line = Vec::new();
     while let Some(first) = stop.next(&rx).await {
         let mut n = 0u64;
         let mut burst = vec![first];
-        burst.extend(rx.try_iter().take(1023));
+        burst.extend(rx.try_iter().take(super::BURST - 1));
         for e in &burst {
-            for (topic, line) in lines(e, &topics) {
+            each_line(e, &topics, &mut line, |topic, line| {
                 let ok = out
                     .write_all(br#"{"topic":""#)
                     .and_then(|_| out.write_all(topic.as_bytes()))
                     .and_then(|_| out.write_all(br#"","record":"#))
-                    .and_then(|_| out.write_all(&line))
+                    .and_then(|_| out.write_all(line))
                     .and_then(|_| out.write_all(b"}\n"));
                 if ok.is_ok() {
                     n += 1;
                 } else {
                     stats.drop_records(1, "the events file cannot be written");
                 }
-            }
+            });
         }
         if let Err(e) = out.flush() {
             tracing::warn!(path = %path.display(), error = %e, "events file not flushed");
@@ -79,6 +86,7 @@ pub async fn run(
         stats
             .delivered
             .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        stop.pause(super::GATHER).await;
     }
     let _ = out.flush();
 }

@@ -22,7 +22,7 @@ use rdkafka::producer::{
 };
 use rdkafka::ClientContext;
 
-use super::file::lines;
+use super::file::each_line;
 use super::stats::EventStats;
 use super::KafkaConfig;
 use crate::error::GatewayError;
@@ -138,30 +138,41 @@ impl KafkaSink {
         .await;
     }
 
+    /// Hands the records of `event` to the producer (which copies them); `buf` is scratch.
+    fn send(&self, event: &ChatEvent, cfg: &KafkaConfig, buf: &mut Vec<u8>) {
+        each_line(event, cfg, buf, |topic, bytes| {
+            let record = BaseRecord::to(topic)
+                .key(event.conversation_id())
+                .payload(bytes);
+            if let Err((e, _)) = self.producer.send(record) {
+                let why = match e {
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                        "the producer queue is full"
+                    }
+                    _ => "the producer refused the record",
+                };
+                self.stats.drop_records(1, why);
+            }
+        });
+    }
+
     /// Sends events until shutdown (what is queued then is sent too), then flushes, for at most
     /// the message timeout or [`FLUSH_AT_STOP`], whichever is shorter.
     pub async fn run(mut self, cfg: KafkaConfig, rx: flume::Receiver<ChatEvent>, mut stop: Stop) {
         if cfg.create_topics {
             create_topics(&cfg).await;
         }
-        while let Some(event) = stop.next(&rx).await {
+        let mut buf = Vec::with_capacity(1024);
+        while let Some(first) = stop.next(&rx).await {
             if self.stalled.load(Relaxed) {
                 self.rebuild().await;
             }
-            for (topic, bytes) in lines(&event, &cfg) {
-                let record = BaseRecord::to(&topic)
-                    .key(event.conversation_id())
-                    .payload(&bytes);
-                if let Err((e, _)) = self.producer.send(record) {
-                    let why = match e {
-                        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
-                            "the producer queue is full"
-                        }
-                        _ => "the producer refused the record",
-                    };
-                    self.stats.drop_records(1, why);
-                }
+            self.send(&first, &cfg, &mut buf);
+            for event in rx.try_iter().take(super::BURST) {
+                self.send(&event, &cfg, &mut buf);
             }
+            // The producer lingers anyway; let the next events gather without waking us.
+            stop.pause(super::GATHER).await;
         }
         let (producer, wait) = (self.producer, cfg.message_timeout.min(FLUSH_AT_STOP));
         let flushed = tokio::task::spawn_blocking(move || producer.flush(wait)).await;

@@ -32,6 +32,14 @@ pub use stats::{EventSnapshot, EventStats};
 use crate::error::GatewayError;
 use crate::iopool::IoPool;
 
+/// How long a sink pauses after a burst before it waits on the channel again, so that events
+/// gather without waking it one by one (see [`crate::iopool::Stop::pause`]): the latency it
+/// adds is small next to the producer's linger.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The most events a sink takes from the channel at once.
+pub const BURST: usize = 4096;
+
 /// Where this node's events go.
 #[derive(Clone)]
 pub struct Events {
