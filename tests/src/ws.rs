@@ -9,6 +9,8 @@
 //! - [`WsClient::read_frame`], [`WsClient::expect_text_matching`], [`WsClient::expect_close`]:
 //!   read server frames; waiting is always a blocking read, never a sleep.
 //! - [`WsClient::sio_connect`]: Engine.IO open packet, Socket.IO CONNECT to `/`.
+//! - [`WsClient::wait_unread`], [`WsClient::read_until_closed`]: end a connection with a reset
+//!   (drop it with unread data) or wait for the server to close it.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -335,6 +337,42 @@ pub fn close_code(payload: &[u8]) -> anyhow::Result<Option<u16>> {
         [a, b, reason @ ..] => {
             std::str::from_utf8(reason).context("Close reason is not UTF-8")?;
             Ok(Some(u16::from_be_bytes([*a, *b])))
+        }
+    }
+}
+
+impl WsClient {
+    /// Blocks until the server has sent something this client has not read yet (already
+    /// buffered, or waiting in the socket), or the connection is closed. Dropping the client
+    /// then makes the kernel answer with a reset (RST) instead of a FIN: unread data was lost.
+    pub fn wait_unread(&self) -> anyhow::Result<()> {
+        if !self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut byte = [0u8; 1];
+        match self.stream.peek(&mut byte) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                bail!("nothing received within {READ_TIMEOUT:?}")
+            }
+            Err(e) => Err(e).context("peek failed"),
+        }
+    }
+
+    /// Reads and discards everything until the server closes the connection (EOF or reset);
+    /// fails if it stays open and silent for 10 s.
+    pub fn read_until_closed(&mut self) -> anyhow::Result<()> {
+        self.buf.clear();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    bail!("connection still open after {READ_TIMEOUT:?} of silence")
+                }
+                Err(_) => return Ok(()), // reset: closed all the same
+            }
         }
     }
 }

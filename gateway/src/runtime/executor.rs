@@ -9,7 +9,7 @@ use glommio::net::TcpListener;
 use livechat_shard_router::{launch, Counters, LaunchConfig, Launched, Shard};
 use tracing::Instrument;
 
-use super::{handoff, listen, AppFactory, LocalApp, MeshMsg, Node};
+use super::{handoff, listen, unstall, AppFactory, LocalApp, MeshMsg, Node};
 use crate::config::GatewayConfig;
 use crate::engineio::{polling, websocket, Engine, EngineApp};
 use crate::error::{CloseReason, GatewayError};
@@ -134,6 +134,9 @@ async fn executor_main(
             }
         }
     }
+    // Keeps glommio 0.9 from sleeping with woken tasks unrun for longer than
+    // `unstall::PERIOD` (see there); ends with the node.
+    unstall::start(Rc::downgrade(&node));
     let inbox = glommio::spawn_local(inbox_loop(node.clone(), engine.clone(), app, limits));
     let accepts: Vec<_> = listeners
         .into_iter()

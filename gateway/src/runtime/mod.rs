@@ -6,6 +6,7 @@
 //! - [`listen`]: binding every listen address on every executor (SO_REUSEPORT).
 //! - [`handoff`]: moving a TCP connection to the executor that owns its session.
 //! - [`local_event`]: a tiny executor-local wake-up flag.
+//! - [`unstall`]: a per-executor timer bounding glommio 0.9's "parked with runnable tasks" stall.
 
 pub mod executor;
 pub mod handoff;
@@ -13,6 +14,7 @@ pub mod listen;
 pub mod local_event;
 pub mod mesh_msg;
 pub mod node;
+pub mod unstall;
 
 use std::future::Future;
 use std::net::SocketAddr;
