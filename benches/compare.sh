@@ -140,7 +140,7 @@ start_server() { # name -> SERVER_PID, PORT
       "${PIN_S[@]}" "$FANOUT_BIN" --listen "127.0.0.1:$PORT" --executors "$EXECUTORS" >"$slog" 2>&1 &
       ;;
     livechat-serve)
-      LIVECHAT_CHAT_QUEUE_MAX_CONCURRENT_BY_AGENT=1000000 \
+      LIVECHAT_CHAT_QUEUE_MAX_CONCURRENT_BY_AGENT=1000000 LIVECHAT_CHAT_SECURITY_RATE_EVENTS_PER_SECOND=1000000 LIVECHAT_CHAT_SECURITY_RATE_BURST=1000000 \
         "${PIN_S[@]}" "$LIVECHAT_BIN" serve --listen "127.0.0.1:$PORT" --max-connections-per-ip 0 --rest-rate 0 --executors "$EXECUTORS" >"$slog" 2>&1 &
       ;;
     socketioxide)

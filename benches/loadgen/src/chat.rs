@@ -64,10 +64,11 @@ pub struct Args {
     /// Name of the server under test, copied into the JSON results.
     #[arg(long, default_value = "livechat")]
     label: String,
-    /// Pid of the backend the server works with (Redis): its CPU use is reported next to each
-    /// step and not counted as other processes disturbing the run.
+    /// Pids of the backends the server works with (Redis; PostgreSQL backends, the broker),
+    /// repeatable: their CPU use (summed) is reported next to each step and not counted as
+    /// other processes disturbing the run.
     #[arg(long)]
-    backend_pid: Option<u32>,
+    backend_pid: Vec<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -368,7 +369,11 @@ impl Ctx<'_> {
         let until = start + Duration::from_secs(a.duration);
         let cpu = CpuMeter::start();
         let server_cpu = PidMeter::start(a.server_pid);
-        let backend_cpu = PidMeter::start(a.backend_pid);
+        let backend_cpu: Vec<PidMeter> = a
+            .backend_pid
+            .iter()
+            .map(|&p| PidMeter::start(Some(p)))
+            .collect();
         let foreign = ForeignMeter::start(a.server_pid);
         self.phase.send_replace(Phase {
             rate_each: rate / a.conversations as f64,
@@ -378,7 +383,12 @@ impl Ctx<'_> {
         tokio::time::sleep_until(until.into()).await;
         let cpu_pct = cpu.percent();
         let server_cpu_pct = server_cpu.percent();
-        let backend_cpu_pct = backend_cpu.percent();
+        let backend_cpu_pct = (!backend_cpu.is_empty()).then(|| {
+            backend_cpu
+                .iter()
+                .map(|m| m.percent().unwrap_or(0.0))
+                .sum::<f64>()
+        });
         let foreign_pct = foreign
             .percent()
             .map(|f| (f - backend_cpu_pct.unwrap_or(0.0)).max(0.0));
