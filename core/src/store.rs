@@ -23,6 +23,9 @@ pub struct MessagePage {
     pub messages: Vec<ChatMessage>,
     /// False when messages the caller asked for are no longer kept (the buffer dropped them).
     pub complete: bool,
+    /// The conversation's highest `seq` when the page was read (0 before its first message):
+    /// where a reader that wants only later messages starts.
+    pub last_seq: u64,
 }
 
 /// What housekeeping looks for: every conversation past one of these instants.

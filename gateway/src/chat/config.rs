@@ -153,9 +153,10 @@ pub struct RedisConfig {
     /// Presence entries expire after this.
     #[serde(deserialize_with = "duration")]
     pub presence_ttl: Duration,
-    /// How long one request to Redis may take before it fails (503).
-    #[serde(deserialize_with = "duration")]
-    pub request_timeout: Duration,
+    /// How long one command to Redis may take before it fails (503): a slow, paused or
+    /// unreachable Redis costs a request at most this (`request-timeout` is the old name).
+    #[serde(deserialize_with = "duration", alias = "request-timeout")]
+    pub command_timeout: Duration,
 }
 
 impl Default for RedisConfig {
@@ -165,7 +166,7 @@ impl Default for RedisConfig {
             key_prefix: "lc".into(),
             conversation_ttl: Duration::from_secs(24 * 3600),
             presence_ttl: Duration::from_secs(300),
-            request_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(2),
         }
     }
 }

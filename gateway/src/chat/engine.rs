@@ -460,7 +460,7 @@ impl Chat {
             .local_socket(&socket_id)
             .ok_or_else(|| GatewayError::BadRequest("unknown socket".into()))?;
         fanout.hold(&id);
-        let mut sent_up_to = 0;
+        let (mut sent_up_to, mut current) = (0, 0);
         let result = async {
             fanout.join(&id).await?;
             let limit = if last_seq.is_some() { usize::MAX } else { 0 };
@@ -485,6 +485,7 @@ impl Chat {
                 return Err(LifecycleError::Closed.into());
             }
             socket.join(&room(&id));
+            current = page.last_seq;
             let recovered = last_seq.map(|_| page.complete);
             let participant = who.acts_as(&meta);
             let _ = socket.emit("system:event", &Joined::new(&participant, &meta, recovered));
@@ -495,7 +496,8 @@ impl Chat {
             Ok(meta)
         }
         .await;
-        fanout.release(self, &id, &socket_id, sent_up_to.max(last_seq.unwrap_or(0)));
+        let sent_up_to = sent_up_to.max(last_seq.unwrap_or(0));
+        fanout.release(self, &id, &socket_id, sent_up_to, current);
         result
     }
 

@@ -76,8 +76,8 @@ impl ChatApp {
         let redis = match &cfg.redis.url {
             Some(url) => {
                 let mut r = crate::redis::RedisConfig::from_url(url)?;
-                r.request_timeout = cfg.redis.request_timeout;
-                r.stall_timeout = r.stall_timeout.max(cfg.redis.request_timeout * 2);
+                r.request_timeout = cfg.redis.command_timeout;
+                r.stall_timeout = r.stall_timeout.max(cfg.redis.command_timeout * 2);
                 Some(r)
             }
             None => None,

@@ -4,7 +4,9 @@
 //! Reconnecting: a request finding no live session starts one (connect, handshake) and queues
 //! behind its handshake. A session that was up and died allows an immediate reconnect; a
 //! failed connection attempt sets a backoff (doubling from `reconnect_backoff_min` to
-//! `reconnect_backoff_max`) during which requests fail at once with that attempt's error —
+//! `reconnect_backoff_max`, each wait drawn from its upper half so that the executors of every
+//! node do not reconnect in step after an outage) during which requests fail at once with
+//! that attempt's error —
 //! never a busy loop, never an unbounded queue of requests waiting for a server that is down.
 //! A connection with subscriptions reconnects by itself (after the backoff) so Pub/Sub
 //! resumes without waiting for a request.
@@ -308,7 +310,8 @@ impl Shared {
         } else {
             self.bump(|s| s.connect_failures += 1);
             let backoff = self.backoff.get();
-            self.retry_at.set(Instant::now().checked_add(backoff));
+            self.retry_at
+                .set(Instant::now().checked_add(jittered(backoff)));
             self.backoff.set(
                 backoff
                     .saturating_mul(2)
@@ -377,4 +380,9 @@ async fn keep_subscribed(shared: Weak<Shared>) {
             }
         }
     }
+}
+
+/// `backoff` scaled by a random factor in [0.5, 1): the jitter of reconnection attempts.
+fn jittered(backoff: Duration) -> Duration {
+    backoff.mul_f64(0.5 + fastrand::f64() / 2.0)
 }

@@ -111,6 +111,7 @@ impl ConversationCell {
     pub fn page(&self, after: Option<u64>, limit: usize) -> MessagePage {
         let messages = self.messages.borrow();
         let first = messages.front().map_or(self.next_seq.get(), |m| m.seq);
+        let last_seq = self.next_seq.get().saturating_sub(1);
         match after {
             None => {
                 let skip = messages.len().saturating_sub(limit);
@@ -119,6 +120,7 @@ impl ConversationCell {
                     // Without `after` the caller asked for "the latest": complete unless the
                     // buffer already dropped some of those.
                     complete: skip > 0 || first == 1,
+                    last_seq,
                 }
             }
             Some(after) => {
@@ -129,6 +131,7 @@ impl ConversationCell {
                 MessagePage {
                     messages: messages.iter().skip(start).take(limit).cloned().collect(),
                     complete,
+                    last_seq,
                 }
             }
         }

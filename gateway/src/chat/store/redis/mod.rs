@@ -569,7 +569,7 @@ impl ConversationStore for RedisStore {
         let args = [mode, &after, &limit.to_string()];
         let reply: Value = self.conn.eval(&self.scripts.read, &keys, &args).await?;
         let items = codec::array(reply)?;
-        let [meta, up, complete, rest @ ..] = items.as_slice() else {
+        let [meta, up, complete, last, rest @ ..] = items.as_slice() else {
             return Ok(None);
         };
         let meta = codec::metadata(id, codec::bytes(meta).unwrap_or_default(), codec::bytes(up))?;
@@ -581,6 +581,9 @@ impl ConversationStore for RedisStore {
         let page = MessagePage {
             messages,
             complete: codec::int(complete) == Some(1),
+            last_seq: codec::int(last)
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
         };
         Ok(Some((meta, page)))
     }

@@ -111,7 +111,7 @@ return out
 ///
 /// KEYS: meta, messages, seq. ARGV: `latest` or `after`, after, limit.
 /// Returns `{}` when the conversation does not exist, else `{meta JSON, updatedAt, complete
-/// (0/1), message JSON...}`.
+/// (0/1), last seq, message JSON...}`.
 pub const READ: &str = r#"
 local h = redis.call('HMGET', KEYS[1], 'meta', 'up')
 if not h[1] then return {} end
@@ -130,7 +130,7 @@ else
   from = math.max(after + 1 - first, 0)
   to = math.min(from + limit - 1, len - 1)
 end
-local out = {h[1], h[2] or '0', complete}
+local out = {h[1], h[2] or '0', complete, last}
 if limit > 0 and from <= to then
   for _, m in ipairs(redis.call('LRANGE', KEYS[2], from, to)) do out[#out + 1] = m end
 end

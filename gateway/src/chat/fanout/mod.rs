@@ -11,6 +11,15 @@
 //! A socket that resumes (`lastSeq`) joins without a gap or a duplicate: its executor holds the
 //! room's live events while it subscribes, reads the backlog and sends it, then releases what
 //! it held — to the resuming socket only what is newer than its backlog.
+//!
+//! Each room remembers the highest `seq` its members have (`last_seq`). When the executor's
+//! connection to Redis is lost, whatever was published meanwhile is lost with it; [`resync`]
+//! holds every room, waits for the reconnection (which restores the subscriptions), sends each
+//! room the messages after its `last_seq` from the conversation's buffer and then a
+//! `system:event` with the current conversation and `recovered` (false when the buffer no
+//! longer had them all), and lets the held events through without duplicates.
+
+mod resync;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -24,7 +33,7 @@ use super::socket_ctx::SocketCtx;
 use super::store::redis::keys::Keys;
 use super::wire::Json;
 use crate::error::GatewayError;
-use crate::redis::{Msg, PushInfo, RedisConn};
+use crate::redis::{Msg, PushInfo, PushKind, RedisConn};
 
 /// An event held while a socket of its room resumes.
 #[derive(Debug)]
@@ -44,6 +53,9 @@ type Subscribed = Shared<LocalBoxFuture<'static, Result<(), crate::redis::Error>
 struct Room {
     members: usize,
     subscribed: Subscribed,
+    /// The highest `seq` delivered to the room's members (or current when the first joined):
+    /// where a resync starts, and below which a message is a duplicate.
+    last_seq: u64,
 }
 
 impl std::fmt::Debug for Room {
@@ -61,12 +73,23 @@ struct Gate {
 }
 
 /// One executor's subscriptions and delivery.
+///
+/// Lives on: one executor (every executor when the backend publishes).
 #[derive(Debug)]
 pub struct Fanout {
     conn: RedisConn,
     keys: Keys,
     rooms: RefCell<HashMap<String, Room>>,
     gates: RefCell<HashMap<String, Gate>>,
+    /// Rooms held until a resync after a lost connection has caught them up.
+    stale: RefCell<std::collections::HashSet<String>>,
+    /// Whether a resync task runs.
+    resyncing: std::cell::Cell<bool>,
+    /// Whether this executor listens to the queue channel (a resync refreshes the snapshot).
+    watches_queue: std::cell::Cell<bool>,
+    /// The queue changed unseen while the connection was down: a snapshot is due.
+    queue_stale: std::cell::Cell<bool>,
+    chat: Weak<Chat>,
 }
 
 impl Fanout {
@@ -77,6 +100,11 @@ impl Fanout {
             keys,
             rooms: RefCell::new(HashMap::new()),
             gates: RefCell::new(HashMap::new()),
+            stale: RefCell::default(),
+            resyncing: std::cell::Cell::new(false),
+            watches_queue: std::cell::Cell::new(false),
+            queue_stale: std::cell::Cell::new(false),
+            chat: chat.clone(),
         });
         // The handler holds neither the connection nor the engine strongly (no cycle).
         let weak = Rc::downgrade(&fanout);
@@ -91,6 +119,7 @@ impl Fanout {
     /// Listens to queue changes (queue executor).
     pub async fn watch_queue(&self) -> Result<(), GatewayError> {
         self.conn.subscribe(&[self.keys.queue_channel()]).await?;
+        self.watches_queue.set(true);
         Ok(())
     }
 
@@ -106,6 +135,7 @@ impl Fanout {
                 Room {
                     members: 0,
                     subscribed: fut.shared(),
+                    last_seq: 0,
                 }
             });
             room.members += 1;
@@ -157,8 +187,20 @@ impl Fanout {
     }
 
     /// Ends one resume of `id`: delivers what was held (to `socket_id` only messages after
-    /// `sent_up_to`, which its backlog already had).
-    pub fn release(&self, chat: &Chat, id: &str, socket_id: &str, sent_up_to: u64) {
+    /// `sent_up_to`, which its backlog already had). `current` is the conversation's highest
+    /// seq when the joiner read it: the room is caught up at least to there once the held
+    /// events are out.
+    pub fn release(&self, chat: &Chat, id: &str, socket_id: &str, sent_up_to: u64, current: u64) {
+        self.release_held(chat, id, Some((socket_id, sent_up_to)));
+        if let Some(r) = self.rooms.borrow_mut().get_mut(id) {
+            r.last_seq = r.last_seq.max(current);
+        }
+    }
+
+    /// Ends one hold of `id` and delivers what it held: messages the room already has (at or
+    /// below its `last_seq`) are dropped; with `joiner`, messages up to its backlog skip that
+    /// socket.
+    fn release_held(&self, chat: &Chat, id: &str, joiner: Option<(&str, u64)>) {
         let held = {
             let mut gates = self.gates.borrow_mut();
             let Some(g) = gates.get_mut(id) else { return };
@@ -173,11 +215,13 @@ impl Fanout {
         for h in held {
             match h {
                 Held::Message(seq, json) => {
+                    if !self.advance(id, seq) {
+                        continue;
+                    }
                     let to = chat.io().to(&room).local();
-                    let to = if seq <= sent_up_to {
-                        to.except(socket_id)
-                    } else {
-                        to
+                    let to = match joiner {
+                        Some((socket_id, sent_up_to)) if seq <= sent_up_to => to.except(socket_id),
+                        _ => to,
                     };
                     to.emit_raw("chat:message", &[&json], &[]);
                 }
@@ -186,7 +230,25 @@ impl Fanout {
         }
     }
 
-    fn on_push(&self, chat: &Rc<Chat>, push: PushInfo) {
+    /// Records that the room of `id` gets message `seq`; false when it already had it (a
+    /// resync delivered it from the buffer). Seq 0 (unreadable) always passes.
+    fn advance(&self, id: &str, seq: u64) -> bool {
+        let mut rooms = self.rooms.borrow_mut();
+        let Some(r) = rooms.get_mut(id) else {
+            return true;
+        };
+        if seq != 0 && seq <= r.last_seq {
+            return false;
+        }
+        r.last_seq = r.last_seq.max(seq);
+        true
+    }
+
+    fn on_push(self: &Rc<Self>, chat: &Rc<Chat>, push: PushInfo) {
+        if push.kind == PushKind::Disconnection {
+            self.connection_lost();
+            return;
+        }
         let Some(msg) = Msg::from_push_info(push) else {
             return;
         };
@@ -216,11 +278,13 @@ impl Fanout {
         }
         let room = room(id);
         match held {
-            Held::Message(_, json) => {
-                chat.io()
-                    .to(&room)
-                    .local()
-                    .emit_raw("chat:message", &[&json], &[])
+            Held::Message(seq, json) => {
+                if self.advance(id, seq) {
+                    chat.io()
+                        .to(&room)
+                        .local()
+                        .emit_raw("chat:message", &[&json], &[])
+                }
             }
             Held::Notice(n) => notice(chat, &room, &n),
         }

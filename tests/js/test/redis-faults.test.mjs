@@ -1,0 +1,366 @@
+// Redis in its bad hour: nodes (`livechat serve --executors 2`, Redis backend) against a
+// redis-server this file starts, kills, restarts and pauses itself (AOF with
+// `appendfsync always`, so what Redis acknowledged survives a kill), and a TCP proxy that
+// cuts one node off while the other keeps working.
+//
+// - Restart during traffic: errors are `unavailable` acks / 503s while Redis is down, the
+//   nodes recover by themselves, every acknowledged message is stored once in seq order, and
+//   both nodes' sockets saw 1..n without gap or duplicate; nothing was disconnected.
+// - Pause (SIGSTOP) longer than the command timeout: fast 503s, /healthz keeps answering,
+//   everything works again after SIGCONT.
+// - One node cut off: messages committed through the other node meanwhile reach the cut-off
+//   node's sockets after it reconnects (from the conversation's buffer), with
+//   `system:event {recovered: true}`, then live ones, no gap, no duplicate.
+//
+// Needs `redis-server` on PATH (the README's test command installs it).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  Api,
+  BULK_TIMEOUT_MS,
+  ChatClients,
+  assertAckError,
+  assertContiguous,
+  assertError,
+  startChatServer,
+  uid,
+  usingChatStub,
+} from '../lib/chat.mjs';
+
+const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
+const SKIP = usingChatStub ? 'the Node stand-in has no Redis backend' : !HAVE_REDIS ? 'redis-server is not installed' : false;
+
+/** A free TCP port on 127.0.0.1. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once `PING` on 127.0.0.1:`port` answers `+PONG` (retrying while it refuses or loads). */
+async function untilRedisAnswers(port, tries = 200) {
+  for (let i = 0; i < tries; i++) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      let got = '';
+      c.setTimeout(1000, () => c.destroy());
+      c.on('connect', () => c.write('PING\r\n'));
+      c.on('data', (d) => {
+        got += d;
+        if (got.includes('\r\n')) c.end();
+      });
+      c.on('error', () => resolve(false));
+      c.on('close', () => resolve(got.startsWith('+PONG')));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`redis on port ${port} did not answer PING`);
+}
+
+/** A redis-server of this test's own, with AOF fsynced on every write. */
+class OwnRedis {
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'livechat-redis-faults-'));
+    this.child = null;
+  }
+
+  async start(port) {
+    this.port = port ?? this.port ?? (await freePort());
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
+    this.child = spawn('redis-server', args, { stdio: 'ignore' });
+    this.exited = new Promise((r) => this.child.once('exit', r));
+    await untilRedisAnswers(this.port);
+    return this;
+  }
+
+  get url() {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  /** kill -9 and wait for the process to be gone. */
+  async kill() {
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  pause() {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume() {
+    this.child.kill('SIGCONT');
+  }
+
+  async stop() {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGCONT');
+      await this.kill();
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A TCP proxy to `port` that can cut every connection and refuse new ones until restored. */
+class Proxy {
+  constructor(port) {
+    this.target = port;
+    this.open = true;
+    this.pairs = new Set();
+    this.server = net.createServer((client) => {
+      if (!this.open) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(this.target, '127.0.0.1');
+      const pair = [client, upstream];
+      this.pairs.add(pair);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+        this.pairs.delete(pair);
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+  }
+
+  listen() {
+    return new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => resolve(this.server.address().port)));
+  }
+
+  cut() {
+    this.open = false;
+    for (const [a, b] of this.pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  restore() {
+    this.open = true;
+  }
+
+  close() {
+    this.cut();
+    return new Promise((r) => this.server.close(r));
+  }
+}
+
+/** Starts one node per Redis URL (sharing a key prefix), runs `fn`, always cleans up. */
+async function withNodes(redisUrls, config, fn) {
+  const prefix = uid('lc-faults');
+  const servers = [];
+  const clients = new ChatClients();
+  let failure = null;
+  try {
+    for (const [i, url] of redisUrls.entries()) {
+      servers.push(
+        await startChatServer({
+          executors: 2,
+          label: `node ${'AB'[i]}`,
+          config: { ...config, 'chat.redis': { url, 'key-prefix': prefix, 'command-timeout': '500ms', ...(config['chat.redis'] || {}) } },
+        }),
+      );
+    }
+    const nodes = servers.map((s, i) => ({ name: 'AB'[i], url: s.url, api: new Api(s.url), server: s }));
+    await fn({ nodes, clients });
+  } catch (err) {
+    failure = err;
+  }
+  clients.closeAll();
+  for (const s of servers) {
+    try {
+      await s.close();
+    } catch (err) {
+      if (!failure) failure = err;
+    }
+  }
+  if (failure) throw failure;
+}
+
+/** An assigned conversation with the customer's socket on `cNode` and the agent's on `aNode`. */
+async function chatOver(cNode, aNode, clients) {
+  const customerId = uid('cust');
+  const agentId = uid('agent');
+  const conv = await cNode.api.queuedConversation({ customerId, name: 'Faulty Customer' });
+  await aNode.api.accept(conv.id, agentId, 'Faulty Agent');
+  const customer = await clients.customer(cNode.url, { token: customerId, displayName: 'Faulty Customer', conversationId: conv.id });
+  const agent = await clients.agent(aNode.url, { token: agentId, displayName: 'Faulty Agent', conversationId: conv.id });
+  return { conv, customer, agent, customerId, agentId };
+}
+
+/**
+ * Sends `content` with a clientMessageId until it is stored (retrying after `unavailable`
+ * errors with the same id, so a commit whose reply was lost is not stored twice). Returns the
+ * stored message and the error acks seen.
+ */
+async function sendUntilStored(client, conversationId, content) {
+  const clientMessageId = uid('cmid');
+  const errors = [];
+  for (;;) {
+    const ack = await client.send(conversationId, content, { clientMessageId });
+    if (ack && ack.seq !== undefined && !ack.error) return { stored: ack, errors };
+    if (ack?.code === 'rate_limited') {
+      // Retrying too fast for the per-socket limit (20/s): as a client would, wait.
+      await new Promise((r) => setTimeout(r, ack.retryAfterMs));
+      continue;
+    }
+    assertAckError(ack, 503, `${client.label} sending ${content}`);
+    assert.equal(ack.code, 'unavailable', `error ack while Redis is away: ${JSON.stringify(ack)}`);
+    errors.push(ack);
+    if (errors.length > 500) throw new Error(`${content} was never stored: ${JSON.stringify(errors.slice(-3))}`);
+    await new Promise((r) => setTimeout(r, 60));
+  }
+}
+
+/** Every socket saw exactly `n` messages, 1..n in order. */
+async function assertSawAll(client, n) {
+  const got = await client.waitSeq(n, { timeoutMs: BULK_TIMEOUT_MS });
+  assertContiguous(got, 1, `chat:message on ${client.label}`);
+  assert.equal(got.length, n, `${client.label} got every message exactly once (seqs ${got.map((m) => m.seq).join(',')})`);
+}
+
+describe('Redis faults', { skip: SKIP }, () => {
+  it('Redis killed and restarted during traffic (AOF): unavailable errors, recovery without restarting a node, nothing acknowledged lost', async () => {
+    const redis = await new OwnRedis().start();
+    try {
+      await withNodes([redis.url, redis.url], {}, async ({ nodes: [A, B], clients }) => {
+        const { conv, customer, agent } = await chatOver(A, B, clients);
+        const stored = [];
+        let errorsSeen = 0;
+        let killed = false;
+        let restarted = null;
+        for (let i = 0; i < 60; i++) {
+          const sender = i % 2 === 0 ? customer : agent;
+          const { stored: m, errors } = await sendUntilStored(sender, conv.id, `msg ${i}`);
+          stored.push(m);
+          errorsSeen += errors.length;
+          if (i === 20 && !killed) {
+            // Down: REST answers 503 unavailable; the restart comes a little later.
+            await redis.kill();
+            killed = true;
+            const down = await A.api.request('POST', '/api/conversations', { body: { channel: 'web' }, headers: { 'X-Participant-Id': uid('cust') } });
+            assertError(down, 503, 'start while Redis is down');
+            assert.equal(down.body.code, 'unavailable', 'start while Redis is down: code');
+            restarted = new Promise((r) => setTimeout(r, 700)).then(() => redis.start());
+          }
+        }
+        await restarted;
+        assert.ok(errorsSeen > 0, 'messages sent while Redis was down were refused with unavailable');
+        // Stored once each, in seq order, contents in send order.
+        stored.forEach((m, i) => assert.equal(m.content, `msg ${i}`, `stored message ${i}`));
+        assertContiguous(stored, stored[0].seq, 'acknowledged messages');
+        for (const n of [A, B]) {
+          const kept = (await n.api.messages(conv.id)).filter((m) => m.content.startsWith('msg '));
+          assert.deepEqual(kept.map((m) => m.content), stored.map((m) => m.content), `messages read on node ${n.name}`);
+          assertContiguous(kept, 1, `messages read on node ${n.name}`);
+        }
+        // Pub/Sub delivers again on both nodes; each socket saw every message once, in order.
+        const last = await customer.sendOk(conv.id, 'after recovery');
+        for (const c of [customer, agent]) {
+          await assertSawAll(c, last.seq);
+          assert.equal(c.disconnects.items.length, 0, `${c.label} stayed connected`);
+        }
+        // New conversations work again on both nodes.
+        for (const n of [A, B]) await n.api.createConversation({ customerId: uid('cust'), name: 'After' });
+      });
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('Redis paused longer than the command timeout: 503 unavailable, /healthz answers, recovery after SIGCONT', async () => {
+    const redis = await new OwnRedis().start();
+    try {
+      await withNodes([redis.url], {}, async ({ nodes: [A], clients }) => {
+        const { conv, customer } = await chatOver(A, A, clients);
+        await customer.sendOk(conv.id, 'before the pause');
+        redis.pause();
+        try {
+          const [start, send, health] = await Promise.all([
+            A.api.request('POST', '/api/conversations', { body: { channel: 'web' }, headers: { 'X-Participant-Id': uid('cust') } }),
+            customer.send(conv.id, 'during the pause'),
+            A.api.request('GET', '/healthz'),
+          ]);
+          assertError(start, 503, 'start while Redis is paused');
+          assert.equal(start.body.code, 'unavailable');
+          assertAckError(send, 503, 'message while Redis is paused');
+          assert.equal(send.code, 'unavailable');
+          assert.equal(health.status, 200, '/healthz answers while Redis is paused');
+          // The executors are not blocked: more requests are answered (with errors) meanwhile.
+          const again = await A.api.request('GET', `/api/conversations/${conv.id}`);
+          assertError(again, 503, 'read while Redis is paused');
+        } finally {
+          redis.resume();
+        }
+        const { stored } = await sendUntilStored(customer, conv.id, 'after the pause');
+        assert.equal(stored.content, 'after the pause');
+        await customer.waitMessage((m) => m.content === 'after the pause', 'the message after the pause', { timeoutMs: BULK_TIMEOUT_MS });
+        await A.api.createConversation({ customerId: uid('cust'), name: 'After' });
+      });
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('a node cut off from Redis catches its sockets up when it is back: missed messages, recovered:true, then live ones', async () => {
+    const redis = await new OwnRedis().start();
+    const proxy = new Proxy(redis.port);
+    const proxyPort = await proxy.listen();
+    try {
+      await withNodes([`redis://127.0.0.1:${proxyPort}/0`, redis.url], {}, async ({ nodes: [A, B], clients }) => {
+        // The customer's socket on A (behind the proxy), the agent's on B.
+        const { conv, customer, agent } = await chatOver(A, B, clients);
+        const before = await agent.sendOk(conv.id, 'before the cut');
+        await customer.waitSeq(before.seq);
+        const joinEvents = customer.events.items.length;
+
+        proxy.cut();
+        // While A is cut off, B keeps storing (and A's sockets stay connected).
+        const missed = [];
+        for (let i = 0; i < 5; i++) missed.push(await agent.sendOk(conv.id, `while A was cut off ${i}`));
+        const refused = await A.api.request('GET', `/api/conversations/${conv.id}`);
+        assertError(refused, 503, 'a read on the cut-off node');
+        proxy.restore();
+
+        // A catches up from the buffer: the missed messages, then the recovery notice.
+        const recovered = await customer.events.find((e, i) => i >= joinEvents && e?.recovered !== undefined, {
+          description: 'the recovery system:event',
+          timeoutMs: BULK_TIMEOUT_MS,
+        });
+        assert.equal(recovered.recovered, true, 'everything missed was still in the buffer');
+        assert.equal(recovered.conversation?.id, conv.id);
+        assert.equal(recovered.participant?.type, 'CUSTOMER', 'the notice names the socket’s own participant');
+        const after = await agent.sendOk(conv.id, 'after the cut');
+        await assertSawAll(customer, after.seq);
+        assert.deepEqual(
+          customer.messages.items.slice(before.seq, after.seq - 1).map((m) => m.content),
+          missed.map((m) => m.content),
+          'the missed messages, in order',
+        );
+        // The recovery notice came after the missed messages and before the live one.
+        const order = customer.timeline.filter(([ev]) => ev !== 'queue:snapshot').map(([ev, p]) => (ev === 'chat:message' ? p.seq : ev === 'system:event' && p.recovered !== undefined ? 'recovered' : null)).filter((x) => x !== null);
+        assert.deepEqual(order.slice(-3), [missed.at(-1).seq, 'recovered', after.seq], 'missed messages, then the notice, then live');
+        assert.equal(customer.disconnects.items.length, 0, 'the customer stayed connected');
+        await assertSawAll(agent, after.seq);
+      });
+    } finally {
+      await proxy.close();
+      await redis.stop();
+    }
+  });
+});
