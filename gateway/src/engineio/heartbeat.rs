@@ -35,8 +35,8 @@ enum Woken {
 
 /// Runs the heartbeat of `session` until it closes.
 pub async fn run(session: Weak<Session>, interval: Duration, timeout: Duration) {
-    // Deadlines are absolute so that timer latency does not add up over ping + timeout
-    // (clients close at pingInterval + pingTimeout; so must we, not a few ms later).
+    // The ping deadline is absolute so that timer latency does not add up from one ping to
+    // the next (clients give up after pingInterval + pingTimeout without one).
     let first = match session.upgrade() {
         Some(s) => interval - first_ping_advance(s.sid(), interval),
         None => return,
@@ -51,7 +51,6 @@ pub async fn run(session: Weak<Session>, interval: Duration, timeout: Duration) 
                 Woken::Closed => return,
             }
         }
-        let timeout_at = next_ping + timeout;
         let Some(s) = session.upgrade() else { return };
         if s.is_closed() {
             return;
@@ -59,6 +58,10 @@ pub async fn run(session: Weak<Session>, interval: Duration, timeout: Duration) 
         s.pong.reset();
         s.send(Frame::ping());
         drop(s);
+        // The pong is due `pingTimeout` after the ping went out, as in the reference server —
+        // not after it was due: a ping sent late (a busy executor) must not shorten the time
+        // the client has to answer it.
+        let timeout_at = Instant::now() + timeout;
         let ponged = match wait(&session, timeout_at).await {
             Woken::Pong => true,
             Woken::Deadline => false,

@@ -5,7 +5,6 @@
 //! code either way, so a session is served by exactly one executor.
 
 use std::rc::Rc;
-use std::time::Instant;
 
 use super::packet::decode_payload;
 use super::{Engine, Transport};
@@ -16,6 +15,9 @@ use crate::error::{CloseReason, EngineErrorCode, GatewayError};
 pub enum PollKind {
     /// Wait for packets.
     Get,
+    /// A GET whose client had closed the connection before the server read it (it gave up
+    /// waiting: the session ends, as when a parked GET is cancelled). Needs no answer.
+    Abandoned,
     /// Deliver a payload.
     Post(Vec<u8>),
 }
@@ -29,9 +31,6 @@ pub struct PollRequest {
     pub kind: PollKind,
     /// Where the answer goes (capacity 1).
     pub reply: flume::Sender<PollReply>,
-    /// When the HTTP layer had the whole request (on whichever executor read it): orders a
-    /// forwarded GET against a close that the owner processed meanwhile.
-    pub received: Instant,
 }
 
 /// The answer to a polling request, written by the executor holding the HTTP connection.
@@ -82,7 +81,7 @@ impl PollReply {
 /// Serves a polling request for a session owned by this executor.
 pub fn serve(engine: &Rc<Engine>, req: PollRequest) {
     let Some(session) = engine.session(&req.sid) else {
-        if matches!(req.kind, PollKind::Get) && engine.take_client_close(&req.sid, req.received) {
+        if matches!(req.kind, PollKind::Get) && engine.take_client_close(&req.sid) {
             let _ = req.reply.try_send(PollReply::ok_payload(b"6".to_vec()));
             return;
         }
@@ -97,6 +96,7 @@ pub fn serve(engine: &Rc<Engine>, req: PollRequest) {
     }
     match req.kind {
         PollKind::Get => session.park_get(req.reply),
+        PollKind::Abandoned => session.abandon_get(),
         PollKind::Post(body) => {
             let packets = match decode_payload(&body) {
                 Ok(p) => p,

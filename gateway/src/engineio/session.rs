@@ -14,7 +14,7 @@ use super::handler::{Handshake, SessionHandler};
 use super::packet::{encode_payload, Frame};
 use super::polling::PollReply;
 use super::Engine;
-use crate::error::CloseReason;
+use crate::error::{CloseReason, EngineErrorCode, GatewayError};
 use crate::runtime::LocalEvent;
 
 /// Which transport currently carries the session's outbound packets.
@@ -245,6 +245,33 @@ impl Session {
         self.writable.notify();
     }
 
+    /// The client sent a close packet: ends the session. A polling client's next GET may
+    /// still be on its way (from another executor) when none is parked: it is answered `6`
+    /// like a parked one (see `closed_sids`).
+    pub(crate) fn close_by_client(self: &Rc<Self>) {
+        if self.closed.get() {
+            return;
+        }
+        if self.parked_get.borrow().is_none() && self.transport.get() == Transport::Polling {
+            if let Some(engine) = self.engine.upgrade() {
+                engine.remember_client_close(&self.sid);
+            }
+        }
+        self.close(CloseReason::TransportClose);
+    }
+
+    /// A polling GET that its client abandoned before the server read it (the connection was
+    /// already closed): the session ends as for a cancelled parked GET. A GET parked now came
+    /// later and overtook it between executors; it gets the 400 it would have got after the
+    /// end.
+    pub(crate) fn abandon_get(self: &Rc<Self>) {
+        if let Some(tx) = self.parked_get.borrow_mut().take() {
+            let err = GatewayError::Refused(EngineErrorCode::SessionIdUnknown);
+            let _ = tx.try_send(PollReply::error(&err));
+        }
+        self.close(CloseReason::TransportClose);
+    }
+
     /// Ends the session: tells the layer above, forgets the sid, releases a parked GET and
     /// stops the heartbeat. Idempotent.
     pub fn close(self: &Rc<Self>, reason: CloseReason) {
@@ -261,13 +288,6 @@ impl Session {
                 b"1"
             };
             let _ = tx.try_send(PollReply::ok_payload(body.to_vec()));
-        } else if reason == CloseReason::TransportClose
-            && self.transport.get() == Transport::Polling
-        {
-            // Its next GET may still be on the way (from another executor): answer it `6` too.
-            if let Some(engine) = self.engine.upgrade() {
-                engine.remember_client_close(&self.sid);
-            }
         }
         self.writable.notify();
         if let Some(engine) = self.engine.upgrade() {

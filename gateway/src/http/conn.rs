@@ -557,16 +557,26 @@ async fn poll(
 ) -> Option<Response> {
     let (tx, rx) = flume::bounded(1);
     let owner = ctx.node.owner_of(&sid)?;
+    // A GET read after its client already gave up on it (this executor was late to read it,
+    // and the client's next request may already have reached the owner from another one): the
+    // owner ends the session as for a cancelled parked GET, without parking it.
+    let kind = match kind {
+        PollKind::Get if super::peer_closed::peer_closed(stream) => PollKind::Abandoned,
+        other => other,
+    };
+    let abandoned = matches!(kind, PollKind::Abandoned);
     let req = PollRequest {
         sid: sid.clone(),
         kind,
         reply: tx,
-        received: std::time::Instant::now(),
     };
     if owner == ctx.node.executor() {
         polling::serve(&ctx.engine, req);
     } else if let Err(e) = ctx.node.port().try_send(owner, MeshMsg::Poll(req)) {
         return Some(Response::engine_error(&GatewayError::Unavailable(e)));
+    }
+    if abandoned {
+        return None;
     }
     let reply = loop {
         let got = future::or(async { Some(rx.recv_async().await) }, async {

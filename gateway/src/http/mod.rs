@@ -8,12 +8,15 @@
 //! - [`client_ip`]: the address a request is limited by (`X-Forwarded-For` from trusted proxies).
 //! - [`cidr`]: address blocks (trusted proxies).
 //! - [`accept_backoff`]: back-off and bounded logging when `accept` fails.
+//! - [`peer_closed`]: whether a client already closed a connection (a long-polling GET it gave
+//!   up on before it was read).
 
 pub mod accept_backoff;
 pub mod cidr;
 pub mod client_ip;
 pub mod conn;
 pub mod conn_limit;
+pub mod peer_closed;
 pub mod rate_limit;
 pub mod request;
 pub mod response;
