@@ -27,6 +27,7 @@ import {
   assertAckError,
   assertContiguous,
   assertError,
+  idsOf,
   startChatServer,
   uid,
   usingChatStub,
@@ -160,21 +161,30 @@ class Proxy {
   }
 }
 
-/** Starts one node per Redis URL (sharing a key prefix), runs `fn`, always cleans up. */
+/**
+ * Starts one node per Redis URL (sharing a key prefix), runs `fn`, always cleans up. A URL may
+ * be `{url, failpoint}`: that node runs with `LIVECHAT_FAILPOINT` set (it aborts there, and its
+ * abnormal exit is expected).
+ */
 async function withNodes(redisUrls, config, fn) {
   const prefix = uid('lc-faults');
   const servers = [];
   const clients = new ChatClients();
   let failure = null;
   try {
-    for (const [i, url] of redisUrls.entries()) {
-      servers.push(
-        await startChatServer({
-          executors: 2,
-          label: `node ${'AB'[i]}`,
-          config: { ...config, 'chat.redis': { url, 'key-prefix': prefix, 'command-timeout': '500ms', ...(config['chat.redis'] || {}) } },
-        }),
-      );
+    for (const [i, spec] of redisUrls.entries()) {
+      const { url, failpoint } = typeof spec === 'string' ? { url: spec } : spec;
+      // The child inherits the environment when it is spawned (synchronously, in startChatServer).
+      if (failpoint) process.env.LIVECHAT_FAILPOINT = failpoint;
+      const started = startChatServer({
+        executors: 2,
+        label: `node ${'AB'[i]}`,
+        config: { ...config, 'chat.redis': { url, 'key-prefix': prefix, 'command-timeout': '500ms', ...(config['chat.redis'] || {}) } },
+      });
+      delete process.env.LIVECHAT_FAILPOINT;
+      const server = await started;
+      server.failpoint = failpoint;
+      servers.push(server);
     }
     const nodes = servers.map((s, i) => ({ name: 'AB'[i], url: s.url, api: new Api(s.url), server: s }));
     await fn({ nodes, clients });
@@ -186,10 +196,28 @@ async function withNodes(redisUrls, config, fn) {
     try {
       await s.close();
     } catch (err) {
-      if (!failure) failure = err;
+      if (!failure && !s.failpoint) failure = err;
     }
   }
   if (failure) throw failure;
+}
+
+/** Resolves with the exit of a node's process. */
+function exitOf(node) {
+  const child = node.server.child;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once('exit', r));
+}
+
+/** Accepts `id` as `agentId` on `node`, retrying while the conversation's lock is held (503). */
+async function acceptWhenUnlocked(node, id, agentId) {
+  for (let i = 0; i < 200; i++) {
+    const res = await node.api.acceptRaw(id, agentId, agentId);
+    if (res.status !== 503) return res;
+    assert.equal(res.body?.code, 'unavailable', `503 while the lock is held: ${res.text}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`accept of ${id} by ${agentId} stayed 503`);
 }
 
 /** An assigned conversation with the customer's socket on `cNode` and the agent's on `aNode`. */
@@ -360,6 +388,72 @@ describe('Redis faults', { skip: SKIP }, () => {
       });
     } finally {
       await proxy.close();
+      await redis.stop();
+    }
+  });
+  it('a node dies between the agent claim and the decision (failpoint after-claim): the lease frees the conversation, the scan frees the slot', async () => {
+    const redis = await new OwnRedis().start();
+    try {
+      const config = { 'chat.queue': { 'max-concurrent-by-agent': 1 }, 'chat.housekeeping': { interval: '300ms' } };
+      await withNodes([{ url: redis.url, failpoint: 'after-claim' }, redis.url], config, async ({ nodes: [A, B] }) => {
+        const first = await B.api.queuedConversation({ customerId: uid('cust') });
+        const dead = exitOf(A);
+        // A claims the agent's only slot, then dies before the conversation changed.
+        await assert.rejects(A.api.acceptRaw(first.id, 'agent-x', 'X'), 'the accept on the dying node gets no answer');
+        await dead;
+        const still = await B.api.conversation(first.id);
+        assert.equal(still.status, 'QUEUED', 'nothing half-applied: still queued');
+        assert.equal(still.agent ?? null, null, 'and assigned to nobody');
+        // Another agent gets it once the lease ran out: exactly one assignment.
+        const won = await acceptWhenUnlocked(B, first.id, 'agent-y');
+        assert.equal(won.status, 200, `accept by agent-y: ${won.text}`);
+        assert.equal(won.body.agent.id, 'agent-y');
+        // agent-x's claimed slot (cap 1) is given back by the housekeeping scan: agent-x can
+        // accept another conversation (429 until the scan ran).
+        const second = await B.api.queuedConversation({ customerId: uid('cust') });
+        let res;
+        for (let i = 0; i < 300; i++) {
+          res = await B.api.acceptRaw(second.id, 'agent-x', 'X');
+          if (res.status !== 429) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(res.status, 200, `agent-x accepts after the repair: ${res.text}`);
+        const mine = await B.api.agentConversations('agent-x', ['ASSIGNED']);
+        assert.deepEqual(mine.map((c) => c.id), [second.id], 'agent-x holds exactly the second conversation');
+      });
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('a node dies right after the decision (failpoint after-decision): the accept holds, the stale queue entry is removed by the scan', async () => {
+    const redis = await new OwnRedis().start();
+    try {
+      const config = { 'chat.housekeeping': { interval: '300ms' } };
+      await withNodes([{ url: redis.url, failpoint: 'after-decision' }, redis.url], config, async ({ nodes: [A, B], clients }) => {
+        const customerId = uid('cust');
+        const conv = await B.api.queuedConversation({ customerId });
+        const dead = exitOf(A);
+        await assert.rejects(A.api.acceptRaw(conv.id, 'agent-x', 'X'), 'the accept on the dying node gets no answer');
+        await dead;
+        const now = await B.api.conversation(conv.id);
+        assert.equal(now.status, 'ASSIGNED', 'the decision was made before the node died');
+        assert.equal(now.agent?.id, 'agent-x');
+        // A second accept is refused as taken, never assigned twice.
+        const late = await acceptWhenUnlocked(B, conv.id, 'agent-y');
+        assert.equal(late.status, 409, `a second accept: ${late.text}`);
+        // The queue entry the dead node did not remove goes with the next sweep.
+        for (let i = 0; i < 300 && idsOf(await B.api.agentQueue()).includes(conv.id); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(!idsOf(await B.api.agentQueue()).includes(conv.id), 'the stale queue entry was removed');
+        // The conversation works: the assigned agent and the customer talk over B.
+        const agent = await clients.agent(B.url, { token: 'agent-x', displayName: 'X', conversationId: conv.id });
+        const m = await agent.sendOk(conv.id, 'hello after the crash');
+        const customer = await clients.customer(B.url, { token: customerId, conversationId: conv.id, lastSeq: 0 });
+        await customer.waitMessage((x) => x.seq === m.seq, 'the agent message');
+      });
+    } finally {
       await redis.stop();
     }
   });

@@ -20,6 +20,7 @@
 //!   without the assignment) or the next step rewrites (a durable row one step ahead).
 
 pub mod codec;
+pub mod failpoint;
 pub mod keys;
 pub mod lock;
 pub mod scan;
@@ -286,6 +287,7 @@ impl RedisStore {
             if newly == 1 {
                 undo_claim = Some((agent_id.clone(), indexed == 1));
             }
+            failpoint::hit("after-claim");
         }
         let mut position = None;
         let mut undo_add = false;
@@ -363,6 +365,7 @@ impl RedisStore {
             _ => Vec::new(),
         };
         // 4. What follows from it; a failure here is repaired by the scan, not undone.
+        failpoint::hit("after-decision");
         self.after_commit(&id, &c, &next).await;
         Ok(Ok(Self::stored(c, seqs, position)))
     }
@@ -641,7 +644,10 @@ impl ConversationStore for RedisStore {
             let Ok(m) = codec::metadata(id, meta, up.as_deref()) else {
                 continue;
             };
-            if statuses.is_empty() || statuses.contains(&m.status) {
+            // The index may name a conversation the agent never got: a claim whose node died
+            // before the decision (another agent won it). Only the metadata says whose it is.
+            let theirs = m.agent.as_ref().is_some_and(|a| a.id == agent_id);
+            if theirs && (statuses.is_empty() || statuses.contains(&m.status)) {
                 let act = act
                     .as_deref()
                     .and_then(|a| std::str::from_utf8(a).ok()?.parse::<u64>().ok())
