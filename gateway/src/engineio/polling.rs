@@ -31,6 +31,9 @@ pub struct PollRequest {
     pub kind: PollKind,
     /// Where the answer goes (capacity 1).
     pub reply: flume::Sender<PollReply>,
+    /// When the HTTP layer had the whole request (on whichever executor read it): orders two
+    /// GETs of one session that reach the owner from different executors.
+    pub received: std::time::Instant,
 }
 
 /// The answer to a polling request, written by the executor holding the HTTP connection.
@@ -95,7 +98,7 @@ pub fn serve(engine: &Rc<Engine>, req: PollRequest) {
         return;
     }
     match req.kind {
-        PollKind::Get => session.park_get(req.reply),
+        PollKind::Get => session.park_get(req.reply, req.received),
         PollKind::Abandoned => session.abandon_get(),
         PollKind::Post(body) => {
             let packets = match decode_payload(&body) {

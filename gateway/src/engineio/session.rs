@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
+use std::time::Instant;
 
 use livechat_shard_router::Counters;
 
@@ -51,6 +52,8 @@ pub struct Session {
     /// Set when a pong arrives, and when the session closes; the heartbeat task waits on it.
     pub(crate) pong: LocalEvent,
     parked_get: RefCell<Option<flume::Sender<PollReply>>>,
+    /// When the parked GET was read (orders it against a second one).
+    parked_received: Cell<Instant>,
     handler: RefCell<Option<Rc<dyn SessionHandler>>>,
 }
 
@@ -82,6 +85,7 @@ impl Session {
             writable: LocalEvent::default(),
             pong: LocalEvent::default(),
             parked_get: RefCell::new(None),
+            parked_received: Cell::new(Instant::now()),
             handler: RefCell::new(None),
         })
     }
@@ -209,12 +213,21 @@ impl Session {
 
     /// Parks a polling GET, or answers it at once when packets are waiting. A second GET while
     /// one is parked is a protocol violation: the parked one gets a close packet, the session ends.
-    pub(crate) fn park_get(self: &Rc<Self>, reply: flume::Sender<PollReply>) {
-        if self.parked_get.borrow().is_some() {
-            let _ = reply.try_send(PollReply::bad_request());
-            if let Some(first) = self.parked_get.borrow_mut().take() {
-                let _ = first.try_send(PollReply::ok_payload(b"1".to_vec()));
-            }
+    ///
+    /// Which of the two was first is decided by when they were read (`received`), not by
+    /// arrival here: read by two executors, the earlier one may reach the owner second. The
+    /// first gets the close packet and the later one 400, as in the reference server, whatever
+    /// the order of arrival (a client that gave up on the first then sees its next GET refused).
+    pub(crate) fn park_get(self: &Rc<Self>, reply: flume::Sender<PollReply>, received: Instant) {
+        let parked = self.parked_get.borrow_mut().take();
+        if let Some(parked) = parked {
+            let (first, later) = if received < self.parked_received.get() {
+                (reply, parked)
+            } else {
+                (parked, reply)
+            };
+            let _ = later.try_send(PollReply::bad_request());
+            let _ = first.try_send(PollReply::ok_payload(b"1".to_vec()));
             self.close(CloseReason::TransportError);
             return;
         }
@@ -227,6 +240,7 @@ impl Session {
             let _ = reply.try_send(PollReply::ok_payload(self.drain_payload()));
             return;
         }
+        self.parked_received.set(received);
         *self.parked_get.borrow_mut() = Some(reply);
     }
 

@@ -569,6 +569,7 @@ async fn poll(
         sid: sid.clone(),
         kind,
         reply: tx,
+        received: std::time::Instant::now(),
     };
     if owner == ctx.node.executor() {
         polling::serve(&ctx.engine, req);
