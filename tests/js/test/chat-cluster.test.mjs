@@ -10,7 +10,6 @@
 // otherwise. Every test runs its own cluster under a fresh key prefix and
 // deletes that prefix's keys afterwards.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { describe, it } from 'node:test';
 import {
   Api,
@@ -29,6 +28,7 @@ import {
   uid,
   usingChatStub,
 } from '../lib/chat.mjs';
+import { Resp } from '../lib/redis-server.mjs';
 
 const REDIS_URL = process.env.LIVECHAT_TEST_REDIS_URL;
 const SKIP = !REDIS_URL
@@ -41,106 +41,6 @@ const EXECUTORS = 2;
 const bulk = { timeoutMs: BULK_TIMEOUT_MS };
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const countBy = (items, key) => items.reduce((m, x) => ({ ...m, [key(x)]: (m[key(x)] ?? 0) + 1 }), {});
-
-// ---------------------------------------------------------------------------
-// a tiny RESP client (node:net) — to corrupt a value and to delete a test's keys
-// ---------------------------------------------------------------------------
-
-class Resp {
-  static async open(urlText) {
-    const url = new URL(urlText);
-    const r = new Resp();
-    await new Promise((resolveConn, reject) => {
-      r.sock = net.connect({ host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) }, resolveConn);
-      r.sock.once('error', reject);
-    });
-    r.sock.on('error', (err) => r.failAll(err));
-    r.sock.on('close', () => r.failAll(new Error('redis connection closed')));
-    r.sock.on('data', (chunk) => r.onData(chunk));
-    if (url.password) {
-      const user = decodeURIComponent(url.username || '');
-      await r.cmd('AUTH', ...(user ? [user] : []), decodeURIComponent(url.password));
-    }
-    const db = url.pathname.replace(/^\//, '');
-    if (db) await r.cmd('SELECT', db);
-    return r;
-  }
-
-  constructor() {
-    this.buf = Buffer.alloc(0);
-    this.pending = [];
-  }
-
-  /** Sends one command; resolves with its reply (rejects on a RESP error). */
-  cmd(...args) {
-    let out = `*${args.length}\r\n`;
-    for (const a of args) out += `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`;
-    return new Promise((resolveReply, reject) => {
-      this.pending.push({ resolve: resolveReply, reject });
-      this.sock.write(out);
-    });
-  }
-
-  onData(chunk) {
-    this.buf = Buffer.concat([this.buf, chunk]);
-    for (;;) {
-      const parsed = this.parse(0);
-      if (!parsed) return;
-      this.buf = this.buf.subarray(parsed.end);
-      const p = this.pending.shift();
-      if (!p) continue;
-      if (parsed.value instanceof Error) p.reject(parsed.value);
-      else p.resolve(parsed.value);
-    }
-  }
-
-  /** Parses one reply at `at`; null when incomplete. */
-  parse(at) {
-    const eol = this.buf.indexOf('\r\n', at);
-    if (eol < 0) return null;
-    const type = String.fromCharCode(this.buf[at]);
-    const line = this.buf.toString('utf8', at + 1, eol);
-    const next = eol + 2;
-    switch (type) {
-      case '+':
-        return { value: line, end: next };
-      case '-':
-        return { value: new Error(`redis: ${line}`), end: next };
-      case ':':
-        return { value: Number(line), end: next };
-      case '$': {
-        const n = Number(line);
-        if (n < 0) return { value: null, end: next };
-        if (this.buf.length < next + n + 2) return null;
-        return { value: this.buf.toString('utf8', next, next + n), end: next + n + 2 };
-      }
-      case '*': {
-        const n = Number(line);
-        if (n < 0) return { value: null, end: next };
-        const items = [];
-        let pos = next;
-        for (let i = 0; i < n; i++) {
-          const item = this.parse(pos);
-          if (!item) return null;
-          items.push(item.value);
-          pos = item.end;
-        }
-        return { value: items, end: pos };
-      }
-      default:
-        throw new Error(`unexpected RESP reply type ${JSON.stringify(type)}`);
-    }
-  }
-
-  failAll(err) {
-    for (const p of this.pending.splice(0)) p.reject(err);
-  }
-
-  close() {
-    this.sock.end();
-    this.sock.destroy();
-  }
-}
 
 /** Deletes every key under `prefix:` (a test's cluster leaves nothing behind). */
 async function deletePrefix(prefix) {

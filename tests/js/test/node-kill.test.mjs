@@ -17,12 +17,7 @@
 //
 // Needs `redis-server` on PATH (the README's test command installs it).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   Api,
@@ -36,9 +31,9 @@ import {
   uid,
   usingChatStub,
 } from '../lib/chat.mjs';
+import { HAVE_REDIS_SERVER, OwnRedis, Resp, TcpProxy } from '../lib/redis-server.mjs';
 
-const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
-const SKIP = usingChatStub ? 'the Node stand-in has no Redis backend' : !HAVE_REDIS ? 'redis-server is not installed' : false;
+const SKIP = usingChatStub ? 'the Node stand-in has no Redis backend' : !HAVE_REDIS_SERVER ? 'redis-server is not installed' : false;
 
 const bulk = { timeoutMs: BULK_TIMEOUT_MS };
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -48,164 +43,6 @@ const NO_RATE_LIMIT = { 'chat.security.rate': { 'events-per-second': 1000000, bu
 // ---------------------------------------------------------------------------
 // Redis: an own server, a tiny RESP client, a proxy that reads the lock tokens
 // ---------------------------------------------------------------------------
-
-/** A free TCP port on 127.0.0.1. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once `PING` on 127.0.0.1:`port` answers `+PONG` (retrying while it refuses or loads). */
-async function untilRedisAnswers(port, tries = 200) {
-  for (let i = 0; i < tries; i++) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1');
-      let got = '';
-      c.setTimeout(1000, () => c.destroy());
-      c.on('connect', () => c.write('PING\r\n'));
-      c.on('data', (d) => {
-        got += d;
-        if (got.includes('\r\n')) c.end();
-      });
-      c.on('error', () => resolve(false));
-      c.on('close', () => resolve(got.startsWith('+PONG')));
-    });
-    if (ok) return;
-    await pause(50);
-  }
-  throw new Error(`redis on port ${port} did not answer PING`);
-}
-
-/** A redis-server of this test's own, with AOF fsynced on every write. */
-class OwnRedis {
-  constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), 'livechat-node-kill-'));
-    this.child = null;
-  }
-
-  async start() {
-    this.port = await freePort();
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
-    this.child = spawn('redis-server', args, { stdio: 'ignore' });
-    this.exited = new Promise((r) => this.child.once('exit', r));
-    await untilRedisAnswers(this.port);
-    return this;
-  }
-
-  get url() {
-    return `redis://127.0.0.1:${this.port}/0`;
-  }
-
-  async stop() {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
-      await this.exited;
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** A minimal RESP client (node:net): one command at a time or pipelined, replies in order. */
-class Resp {
-  static async open(port) {
-    const r = new Resp();
-    await new Promise((resolveConn, reject) => {
-      r.sock = net.connect({ host: '127.0.0.1', port }, resolveConn);
-      r.sock.once('error', reject);
-    });
-    r.sock.on('error', (err) => r.failAll(err));
-    r.sock.on('close', () => r.failAll(new Error('redis connection closed')));
-    r.sock.on('data', (chunk) => r.onData(chunk));
-    return r;
-  }
-
-  constructor() {
-    this.buf = Buffer.alloc(0);
-    this.pending = [];
-  }
-
-  cmd(...args) {
-    let out = `*${args.length}\r\n`;
-    for (const a of args) out += `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`;
-    return new Promise((resolveReply, reject) => {
-      this.pending.push({ resolve: resolveReply, reject });
-      this.sock.write(out);
-    });
-  }
-
-  /** The replies of `commands` run atomically (MULTI/EXEC). */
-  async atomically(...commands) {
-    const queued = [this.cmd('MULTI'), ...commands.map((c) => this.cmd(...c))];
-    const exec = this.cmd('EXEC');
-    await Promise.all(queued);
-    return exec;
-  }
-
-  onData(chunk) {
-    this.buf = Buffer.concat([this.buf, chunk]);
-    for (;;) {
-      const parsed = this.parse(0);
-      if (!parsed) return;
-      this.buf = this.buf.subarray(parsed.end);
-      const p = this.pending.shift();
-      if (!p) continue;
-      if (parsed.value instanceof Error) p.reject(parsed.value);
-      else p.resolve(parsed.value);
-    }
-  }
-
-  parse(at) {
-    const eol = this.buf.indexOf('\r\n', at);
-    if (eol < 0) return null;
-    const type = String.fromCharCode(this.buf[at]);
-    const line = this.buf.toString('utf8', at + 1, eol);
-    const next = eol + 2;
-    switch (type) {
-      case '+':
-        return { value: line, end: next };
-      case '-':
-        return { value: new Error(`redis: ${line}`), end: next };
-      case ':':
-        return { value: Number(line), end: next };
-      case '$': {
-        const n = Number(line);
-        if (n < 0) return { value: null, end: next };
-        if (this.buf.length < next + n + 2) return null;
-        return { value: this.buf.toString('utf8', next, next + n), end: next + n + 2 };
-      }
-      case '*': {
-        const n = Number(line);
-        if (n < 0) return { value: null, end: next };
-        const items = [];
-        let pos = next;
-        for (let i = 0; i < n; i++) {
-          const item = this.parse(pos);
-          if (!item) return null;
-          items.push(item.value);
-          pos = item.end;
-        }
-        return { value: items, end: pos };
-      }
-      default:
-        throw new Error(`unexpected RESP reply type ${JSON.stringify(type)}`);
-    }
-  }
-
-  failAll(err) {
-    for (const p of this.pending.splice(0)) p.reject(err);
-  }
-
-  close() {
-    this.sock.end();
-    this.sock.destroy();
-  }
-}
 
 /**
  * A TCP proxy to Redis for one node that reads what the node sends: every
@@ -218,23 +55,11 @@ class LeaseSniffer extends EventEmitter {
     this.leads = new EventLog(this, 'lead', `the Redis link of ${what}`);
     const escaped = lockKey.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     const setLock = new RegExp(`\\r\\n${escaped}\\r\\n\\$\\d+\\r\\n([^\\r\\n]+)\\r\\n\\$2\\r\\nNX\\r\\n`, 'gi');
-    this.pairs = new Set();
-    this.server = net.createServer((client) => {
-      const upstream = net.connect(target, '127.0.0.1');
-      const pair = [client, upstream];
-      this.pairs.add(pair);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.pairs.delete(pair);
-      };
-      client.on('error', end).on('close', end);
-      upstream.on('error', end).on('close', end);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      let seen = '';
-      client.on('data', (chunk) => {
-        seen += chunk.toString('latin1');
+    // What each connection sent and was not matched yet.
+    const unmatched = new WeakMap();
+    this.proxy = new TcpProxy(target, {
+      onClientData: (chunk, connection) => {
+        let seen = (unmatched.get(connection) ?? '') + chunk.toString('latin1');
         let consumed = 0;
         setLock.lastIndex = 0;
         for (let m; (m = setLock.exec(seen)); ) {
@@ -242,23 +67,18 @@ class LeaseSniffer extends EventEmitter {
           consumed = setLock.lastIndex;
         }
         // Keep an unfinished command's start (commands here are far shorter than 1 KiB).
-        seen = seen.slice(Math.max(consumed, seen.length - 1024));
-      });
+        unmatched.set(connection, seen.slice(Math.max(consumed, seen.length - 1024)));
+      },
     });
   }
 
   listen() {
-    return new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => resolve(this.server.address().port)));
+    return this.proxy.listen();
   }
 
   close() {
-    for (const [a, b] of this.pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    this.pairs.clear();
     this.leads.cancelAll();
-    return new Promise((r) => this.server.close(r));
+    return this.proxy.close();
   }
 }
 

@@ -14,11 +14,6 @@
 //
 // Needs `redis-server` on PATH (the README's test command installs it).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   Api,
@@ -32,134 +27,9 @@ import {
   uid,
   usingChatStub,
 } from '../lib/chat.mjs';
+import { HAVE_REDIS_SERVER, OwnRedis, TcpProxy } from '../lib/redis-server.mjs';
 
-const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
-const SKIP = usingChatStub ? 'the Node stand-in has no Redis backend' : !HAVE_REDIS ? 'redis-server is not installed' : false;
-
-/** A free TCP port on 127.0.0.1. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once `PING` on 127.0.0.1:`port` answers `+PONG` (retrying while it refuses or loads). */
-async function untilRedisAnswers(port, tries = 200) {
-  for (let i = 0; i < tries; i++) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1');
-      let got = '';
-      c.setTimeout(1000, () => c.destroy());
-      c.on('connect', () => c.write('PING\r\n'));
-      c.on('data', (d) => {
-        got += d;
-        if (got.includes('\r\n')) c.end();
-      });
-      c.on('error', () => resolve(false));
-      c.on('close', () => resolve(got.startsWith('+PONG')));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`redis on port ${port} did not answer PING`);
-}
-
-/** A redis-server of this test's own, with AOF fsynced on every write. */
-class OwnRedis {
-  constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), 'livechat-redis-faults-'));
-    this.child = null;
-  }
-
-  async start(port) {
-    this.port = port ?? this.port ?? (await freePort());
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
-    this.child = spawn('redis-server', args, { stdio: 'ignore' });
-    this.exited = new Promise((r) => this.child.once('exit', r));
-    await untilRedisAnswers(this.port);
-    return this;
-  }
-
-  get url() {
-    return `redis://127.0.0.1:${this.port}/0`;
-  }
-
-  /** kill -9 and wait for the process to be gone. */
-  async kill() {
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  pause() {
-    this.child.kill('SIGSTOP');
-  }
-
-  resume() {
-    this.child.kill('SIGCONT');
-  }
-
-  async stop() {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGCONT');
-      await this.kill();
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** A TCP proxy to `port` that can cut every connection and refuse new ones until restored. */
-class Proxy {
-  constructor(port) {
-    this.target = port;
-    this.open = true;
-    this.pairs = new Set();
-    this.server = net.createServer((client) => {
-      if (!this.open) {
-        client.destroy();
-        return;
-      }
-      const upstream = net.connect(this.target, '127.0.0.1');
-      const pair = [client, upstream];
-      this.pairs.add(pair);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.pairs.delete(pair);
-      };
-      client.on('error', end).on('close', end);
-      upstream.on('error', end).on('close', end);
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-  }
-
-  listen() {
-    return new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => resolve(this.server.address().port)));
-  }
-
-  cut() {
-    this.open = false;
-    for (const [a, b] of this.pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    this.pairs.clear();
-  }
-
-  restore() {
-    this.open = true;
-  }
-
-  close() {
-    this.cut();
-    return new Promise((r) => this.server.close(r));
-  }
-}
+const SKIP = usingChatStub ? 'the Node stand-in has no Redis backend' : !HAVE_REDIS_SERVER ? 'redis-server is not installed' : false;
 
 /**
  * Starts one node per Redis URL (sharing a key prefix), runs `fn`, always cleans up. A URL may
@@ -347,7 +217,7 @@ describe('Redis faults', { skip: SKIP }, () => {
 
   it('a node cut off from Redis catches its sockets up when it is back: missed messages, recovered:true, then live ones', async () => {
     const redis = await new OwnRedis().start();
-    const proxy = new Proxy(redis.port);
+    const proxy = new TcpProxy(redis.port);
     const proxyPort = await proxy.listen();
     try {
       await withNodes([`redis://127.0.0.1:${proxyPort}/0`, redis.url], {}, async ({ nodes: [A, B], clients }) => {
