@@ -61,7 +61,7 @@ use crate::socketio::{Remote, SocketIo};
 #[derive(Debug, Clone)]
 pub struct ChatApp {
     cfg: Arc<ChatConfig>,
-    redis: Option<crate::redis::RedisConfig>,
+    redis: Option<crate::redis::RedisTarget>,
     io: SocketIo,
     executors: usize,
     durable: Option<Durable>,
@@ -75,10 +75,13 @@ impl ChatApp {
     pub fn new(cfg: ChatConfig, executors: usize) -> Result<Self, crate::error::GatewayError> {
         let redis = match &cfg.redis.url {
             Some(url) => {
-                let mut r = crate::redis::RedisConfig::from_url(url)?;
+                let mut target = crate::redis::RedisTarget::from_url(url)?;
+                let r = target.config_mut();
                 r.request_timeout = cfg.redis.command_timeout;
                 r.stall_timeout = r.stall_timeout.max(cfg.redis.command_timeout * 2);
-                Some(r)
+                // A bad TLS file or in-flight limit fails here, not on an executor.
+                target.open()?;
+                Some(target)
             }
             None => None,
         };
@@ -138,7 +141,7 @@ impl ChatApp {
             )),
             Some(r) => {
                 // Validated in `new`; a connection connects on first use and after each loss.
-                let conn = match crate::redis::RedisConn::new(r.clone()) {
+                let conn = match r.open() {
                     Ok(c) => c,
                     Err(e) => unreachable_config(e),
                 };
@@ -159,7 +162,7 @@ impl ChatApp {
     }
 }
 
-/// `RedisConn::new` fails only on settings `ChatApp::new` already checked.
+/// Opening a Redis handle fails only on settings `ChatApp::new` already checked.
 fn unreachable_config(e: crate::redis::Error) -> ! {
     tracing::error!(error = %e, "invalid Redis settings");
     std::process::exit(2)
@@ -188,9 +191,10 @@ impl AppFactory for ChatApp {
             chat.set_fanout(f.clone());
             // What this executor's connection did, for the operator (and the benchmarks'
             // round trips per message), when the node stops.
-            let (conn, stopping) = (r.conn().clone(), node.stopping());
+            let (conn, stopping) = (r.conn().single().cloned(), node.stopping());
             glommio::spawn_local(async move {
                 stopping.await;
+                let Some(conn) = conn else { return };
                 let s = conn.stats();
                 tracing::info!(
                     connects = s.connects,

@@ -14,6 +14,10 @@
 //! - `conn`: [`RedisConn`], the handle, and the reconnect policy; [`ConnStats`].
 //! - `pubsub`: subscribe helpers on the same connection; subscriptions survive reconnects.
 //! - `script`: [`Script`] and [`RedisConn::eval`] (`EVALSHA`, `EVAL` on `NOSCRIPT`).
+//! - `cluster`: [`ClusterConn`], a Redis Cluster: a connection per master, the slot map,
+//!   redirections, sharded Pub/Sub.
+//! - `client`: [`Redis`], one Redis or a cluster behind the same calls, and [`RedisTarget`]
+//!   (`redis://` or `redis+cluster://`).
 //! - `transport`: the glommio TCP stream (plain or TLS) under a connection.
 //! - `tls`: the rustls client configuration for `rediss://`.
 //!
@@ -38,6 +42,8 @@
 //! .unwrap();
 //! ```
 
+mod client;
+mod cluster;
 pub mod config;
 mod conn;
 pub mod error;
@@ -50,10 +56,16 @@ mod tls;
 mod transport;
 
 #[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
 mod conn_tests;
+#[cfg(test)]
+pub(crate) mod test_cluster;
 #[cfg(test)]
 pub(crate) mod test_server;
 
+pub use client::{Redis, RedisTarget};
+pub use cluster::ClusterConn;
 pub use config::RedisConfig;
 pub use conn::{ConnStats, RedisConn};
 pub use error::Error;

@@ -73,7 +73,7 @@ impl RedisConn {
 }
 
 /// `EVALSHA hash n keys... args...` or `EVAL source n keys... args...`.
-fn eval_cmd<K: ToRedisArgs, A: ToRedisArgs>(
+pub(super) fn eval_cmd<K: ToRedisArgs, A: ToRedisArgs>(
     command: &str,
     script: &str,
     keys: &[K],

@@ -44,7 +44,11 @@ impl TestRedis {
 
     /// A throwaway `redis-server` with `extra` arguments (e.g. `--requirepass x`).
     pub(crate) fn start(extra: &[&str]) -> TestRedis {
-        let port = free_port();
+        Self::start_on(free_port(), extra)
+    }
+
+    /// [`TestRedis::start`] on `port`.
+    pub(crate) fn start_on(port: u16, extra: &[&str]) -> TestRedis {
         let mut server = TestRedis {
             child: None,
             port,

@@ -33,7 +33,7 @@ use super::socket_ctx::SocketCtx;
 use super::store::redis::keys::Keys;
 use super::wire::Json;
 use crate::error::GatewayError;
-use crate::redis::{Msg, PushInfo, PushKind, RedisConn};
+use crate::redis::{Msg, PushInfo, PushKind, Redis};
 
 /// An event held while a socket of its room resumes.
 #[derive(Debug)]
@@ -77,7 +77,7 @@ struct Gate {
 /// Lives on: one executor (every executor when the backend publishes).
 #[derive(Debug)]
 pub struct Fanout {
-    conn: RedisConn,
+    conn: Redis,
     keys: Keys,
     rooms: RefCell<HashMap<String, Room>>,
     gates: RefCell<HashMap<String, Gate>>,
@@ -94,7 +94,7 @@ pub struct Fanout {
 
 impl Fanout {
     /// Delivery over `conn`; pushes go to `chat`'s sockets.
-    pub fn install(conn: RedisConn, keys: Keys, chat: Weak<Chat>) -> Rc<Self> {
+    pub fn install(conn: Redis, keys: Keys, chat: Weak<Chat>) -> Rc<Self> {
         let fanout = Rc::new(Self {
             conn: conn.clone(),
             keys,

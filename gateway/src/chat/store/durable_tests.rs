@@ -23,7 +23,7 @@ use crate::durable::test_db::fresh;
 use crate::durable::{pool, DatabaseConfig, Durable};
 use crate::error::GatewayError;
 use crate::redis::test_server::{run, TestRedis};
-use crate::redis::{RedisConfig, RedisConn};
+use crate::redis::RedisTarget;
 use crate::runtime::{MeshMsg, Node};
 
 fn customer() -> ChatParticipant {
@@ -62,7 +62,7 @@ async fn queued<S: ConversationStore<Error = GatewayError>>(s: &S) -> String {
 
 fn redis_store(url: &str, prefix: &str, durable: Durable) -> RedisStore {
     RedisStore::new(
-        RedisConn::new(RedisConfig::from_url(url).unwrap()).unwrap(),
+        RedisTarget::from_url(url).unwrap().open().unwrap(),
         RedisStoreConfig {
             prefix: prefix.into(),
             message_buffer: 10,

@@ -73,19 +73,20 @@ impl Keys {
             .strip_suffix('}')
     }
 
-    /// `lc:queue:pending` — sorted set of queued conversation ids by enqueuedAt ms.
+    /// `lc:{queue}:pending` — sorted set of queued conversation ids by enqueuedAt ms. The
+    /// queue's keys and channel share the hash tag `{queue}`: one slot, one script.
     pub fn queue_pending(&self) -> String {
-        format!("{}:queue:pending", self.prefix)
+        format!("{}:{{queue}}:pending", self.prefix)
     }
 
-    /// `lc:queue:entries` — hash conversation id → QueueEntry JSON.
+    /// `lc:{queue}:entries` — hash conversation id → QueueEntry JSON.
     pub fn queue_entries(&self) -> String {
-        format!("{}:queue:entries", self.prefix)
+        format!("{}:{{queue}}:entries", self.prefix)
     }
 
-    /// `lc:queue:changed` — Pub/Sub channel: a ping per queue change.
+    /// `lc:{queue}:changed` — Pub/Sub channel: a ping per queue change.
     pub fn queue_channel(&self) -> String {
-        format!("{}:queue:changed", self.prefix)
+        format!("{}:{{queue}}:changed", self.prefix)
     }
 
     /// `lc:agent:{agentId}:conversations` — set of the conversations the agent holds now
@@ -160,5 +161,7 @@ mod tests {
         assert_eq!(k.room_of(&k.room_channel(id)), Some(id));
         assert_eq!(slot(&k.agent_held("ann")), slot(&k.agent_history("ann")));
         assert_eq!(k.agent_of_held(&k.agent_held("ann")), Some("ann"));
+        let queue = [k.queue_pending(), k.queue_entries(), k.queue_channel()];
+        assert!(queue.iter().all(|key| slot(key) == "queue"), "{queue:?}");
     }
 }

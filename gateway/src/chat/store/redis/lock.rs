@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::scripts::Scripts;
 use crate::chat::ids::new_uuid;
 use crate::error::GatewayError;
-use crate::redis::RedisConn;
+use crate::redis::Redis;
 
 /// A held lock; give it back with [`Lock::release`] (the lease frees it anyway if this node
 /// dies).
@@ -39,7 +39,7 @@ impl Default for LockPolicy {
 impl Lock {
     /// Takes `key`, waiting at most `policy.wait`.
     pub async fn acquire(
-        conn: &RedisConn,
+        conn: &Redis,
         key: String,
         policy: LockPolicy,
     ) -> Result<Lock, GatewayError> {
@@ -63,7 +63,7 @@ impl Lock {
 
     /// Takes `key` only if it is free now (housekeeping: whoever gets it runs).
     pub async fn try_acquire(
-        conn: &RedisConn,
+        conn: &Redis,
         key: String,
         lease: Duration,
     ) -> Result<Option<Lock>, GatewayError> {
@@ -74,7 +74,7 @@ impl Lock {
     }
 
     async fn try_set(
-        conn: &RedisConn,
+        conn: &Redis,
         key: &str,
         token: &str,
         lease: Duration,
@@ -91,7 +91,7 @@ impl Lock {
 
     /// Gives the lock back if this owner still holds it (a lease that ran out may have passed
     /// it to someone else, whose lock stays).
-    pub async fn release(self, conn: &RedisConn, scripts: &Scripts) -> Result<(), GatewayError> {
+    pub async fn release(self, conn: &Redis, scripts: &Scripts) -> Result<(), GatewayError> {
         let _: i64 = conn
             .eval(
                 &scripts.unlock,

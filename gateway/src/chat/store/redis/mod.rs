@@ -42,7 +42,7 @@ use self::scripts::Scripts;
 use crate::chat::wire::Json;
 use crate::durable::Durable;
 use crate::error::GatewayError;
-use crate::redis::{RedisConn, Value};
+use crate::redis::{Redis, Value};
 
 /// Settings of the Redis backend.
 #[derive(Debug, Clone)]
@@ -62,12 +62,13 @@ pub struct RedisStoreConfig {
 /// One executor's handle on the shared Redis.
 #[derive(Debug)]
 pub struct RedisStore {
-    conn: RedisConn,
+    conn: Redis,
     keys: Keys,
     scripts: Scripts,
     cfg: RedisStoreConfig,
     /// Where the slot repair's SCAN goes on next sweep.
-    scan_cursor: std::cell::Cell<u64>,
+    /// Where the slot repair's SCAN stopped: which shard, and its cursor there.
+    scan_cursor: std::cell::Cell<(usize, u64)>,
     /// PostgreSQL, when configured: every lifecycle step is written there first.
     durable: Option<Durable>,
 }
@@ -81,19 +82,19 @@ enum Scripted {
 
 impl RedisStore {
     /// A store over `conn`.
-    pub fn new(conn: RedisConn, cfg: RedisStoreConfig, durable: Option<Durable>) -> Self {
+    pub fn new(conn: Redis, cfg: RedisStoreConfig, durable: Option<Durable>) -> Self {
         Self {
+            scripts: Scripts::publishing_with(conn.publish_command()),
             conn,
             keys: Keys::new(&cfg.prefix),
-            scripts: Scripts::default(),
             cfg,
-            scan_cursor: std::cell::Cell::new(0),
+            scan_cursor: std::cell::Cell::new((0, 0)),
             durable,
         }
     }
 
     /// The connection (Pub/Sub subscriptions share it).
-    pub fn conn(&self) -> &RedisConn {
+    pub fn conn(&self) -> &Redis {
         &self.conn
     }
 

@@ -147,40 +147,57 @@ impl RedisStore {
 
     /// Agent slots whose conversation is not assigned to that agent (a crash after a close's or
     /// re-queue's commit, before the release; or after a claim whose commit never came) are
-    /// freed. Walks the agents' slot sets with SCAN, `limit` keys per sweep, resuming where the
-    /// last sweep stopped.
+    /// freed. Walks the agents' slot sets with SCAN, about `limit` keys per sweep, resuming
+    /// where the last sweep stopped. SCAN walks one server's keys: on a cluster, one master
+    /// after the other (a sweep goes on to the next master when one is done, each at most once).
     async fn repair_slots(&self, limit: usize) -> Result<(), GatewayError> {
         let pattern = self.keys.agent_held("*");
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(self.scan_cursor.get())
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(limit.max(10));
-        let (next, keys): (u64, Vec<String>) = self.conn.query(&cmd).await?;
-        self.scan_cursor.set(next);
-        for key in keys {
-            let Some(agent) = self.keys.agent_of_held(&key) else {
+        let shards = self.conn.shards().await?;
+        for _ in 0..shards.len() {
+            let (shard, cursor) = self.scan_cursor.get();
+            let shard = if shard < shards.len() { shard } else { 0 };
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(limit.max(10));
+            let (next, keys): (u64, Vec<String>) = shards[shard].query(&cmd).await?;
+            let done = next == 0;
+            self.scan_cursor
+                .set(if done { (shard + 1, 0) } else { (shard, next) });
+            for key in keys {
+                if let Some(agent) = self.keys.agent_of_held(&key) {
+                    self.repair_agent(&key, agent).await?;
+                }
+            }
+            if !done {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees the slots in `key` (agent `agent`'s set) whose conversation is not assigned to
+    /// the agent, each under its conversation's lock.
+    async fn repair_agent(&self, key: &str, agent: &str) -> Result<(), GatewayError> {
+        let mut members = redis::cmd("SMEMBERS");
+        members.arg(key);
+        let held: Vec<String> = self.conn.query(&members).await?;
+        for id in held {
+            if self.assigned_to(&id).await?.as_deref() == Some(agent) {
+                continue;
+            }
+            let Some(lock) =
+                Lock::try_acquire(&self.conn, self.keys.lock(&id), self.cfg.lock.lease).await?
+            else {
                 continue;
             };
-            let mut members = redis::cmd("SMEMBERS");
-            members.arg(&key);
-            let held: Vec<String> = self.conn.query(&members).await?;
-            for id in held {
-                if self.assigned_to(&id).await?.as_deref() == Some(agent) {
-                    continue;
-                }
-                let Some(lock) =
-                    Lock::try_acquire(&self.conn, self.keys.lock(&id), self.cfg.lock.lease).await?
-                else {
-                    continue;
-                };
-                if self.assigned_to(&id).await?.as_deref() != Some(agent) {
-                    tracing::info!(agent, conversation = %id, "freeing a slot without an assignment");
-                    self.agent_step("release", agent, &id, 0, false).await?;
-                }
-                self.unlock(lock).await;
+            if self.assigned_to(&id).await?.as_deref() != Some(agent) {
+                tracing::info!(agent, conversation = %id, "freeing a slot without an assignment");
+                self.agent_step("release", agent, &id, 0, false).await?;
             }
+            self.unlock(lock).await;
         }
         Ok(())
     }

@@ -207,10 +207,20 @@ pub struct Scripts {
 
 impl Default for Scripts {
     fn default() -> Self {
+        Self::publishing_with("PUBLISH")
+    }
+}
+
+impl Scripts {
+    /// The scripts, publishing with `publish` (`PUBLISH`, or `SPUBLISH` on a Redis Cluster:
+    /// each channel a script publishes to shares the slot of the keys it touches).
+    pub fn publishing_with(publish: &str) -> Self {
+        let with =
+            |source: &str| Script::new(&source.replace("'PUBLISH'", &format!("'{publish}'")));
         Self {
-            commit: Script::new(COMMIT),
+            commit: with(COMMIT),
             read: Script::new(READ),
-            queue: Script::new(QUEUE),
+            queue: with(QUEUE),
             agent: Script::new(AGENT),
             unlock: Script::new(UNLOCK),
         }
