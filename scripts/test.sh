@@ -85,6 +85,13 @@ if [ -z "${LIVECHAT_TEST_REDIS_URL:-}" ]; then
 fi
 echo "== JavaScript chat tests, Redis backend ($LIVECHAT_TEST_REDIS_URL), 1 to 3 nodes"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs)
+# The same chat suite on a Redis Cluster of three masters (scripts/redis-cluster.sh): every
+# conversation's keys on their slot's master, sharded Pub/Sub, nodes sharing the cluster.
+cluster_dir=$(mktemp -d /tmp/livechat-redis-cluster.XXXXXX)
+cleanup_cmds+=("scripts/redis-cluster.sh stop '$cluster_dir'; rm -rf '$cluster_dir'")
+cluster_url=$(scripts/redis-cluster.sh start "$cluster_dir")
+echo "== JavaScript chat tests, Redis Cluster ($cluster_url), 1 to 3 nodes"
+(cd tests/js && LIVECHAT_TEST_REDIS_URL="$cluster_url" node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs)
 echo "== JavaScript chat tests in jwt mode (a verified token for every identity) and the security tests, Redis backend"
 (cd tests/js && LIVECHAT_TEST_SECURITY=jwt node --test --test-concurrency=1 --test-timeout=120000 test/chat-*.test.mjs test/security.test.mjs)
 

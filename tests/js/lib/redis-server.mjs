@@ -143,9 +143,12 @@ export class TcpProxy {
 
 /** A minimal RESP client: one command at a time or pipelined, replies in order. */
 export class Resp {
-  /** Connects to a `redis://` URL (AUTH and SELECT as it says) or to a port on 127.0.0.1. */
+  /**
+   * Connects to a `redis://` URL (AUTH and SELECT as it says), to the first node of a
+   * `redis+cluster://h:p,h:p` URL, or to a port on 127.0.0.1.
+   */
   static async open(urlOrPort) {
-    const url = new URL(typeof urlOrPort === 'number' ? `redis://127.0.0.1:${urlOrPort}` : urlOrPort);
+    const url = new URL(typeof urlOrPort === 'number' ? `redis://127.0.0.1:${urlOrPort}` : firstNodeUrl(urlOrPort));
     const r = new Resp();
     await new Promise((resolveConn, reject) => {
       r.sock = net.connect({ host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) }, resolveConn);
@@ -161,6 +164,31 @@ export class Resp {
     const db = url.pathname.replace(/^\//, '');
     if (db) await r.cmd('SELECT', db);
     return r;
+  }
+
+  /** One connection per server holding keys: the one Redis, or every master of a cluster. */
+  static async openEach(urlText) {
+    if (!isCluster(urlText)) return [await Resp.open(urlText)];
+    const first = await Resp.open(urlText);
+    try {
+      return await Promise.all(mastersOf(await first.cmd('CLUSTER', 'SLOTS')).map((m) => Resp.open(withNode(urlText, m))));
+    } finally {
+      first.close();
+    }
+  }
+
+  /** A connection to the server that holds `key` (its slot's master on a cluster). */
+  static async openFor(urlText, key) {
+    if (!isCluster(urlText)) return Resp.open(urlText);
+    const first = await Resp.open(urlText);
+    try {
+      const slot = await first.cmd('CLUSTER', 'KEYSLOT', key);
+      const range = (await first.cmd('CLUSTER', 'SLOTS')).find(([from, to]) => slot >= from && slot <= to);
+      if (!range) throw new Error(`no master serves slot ${slot}`);
+      return await Resp.open(withNode(urlText, `${range[2][0]}:${range[2][1]}`));
+    } finally {
+      first.close();
+    }
   }
 
   constructor() {
@@ -245,4 +273,25 @@ export class Resp {
     this.sock.end();
     this.sock.destroy();
   }
+}
+
+const isCluster = (url) => /^rediss?\+cluster:\/\//.test(url);
+
+/** `redis://[auth@]h:p/...` for the first node of a cluster URL (a plain URL unchanged). */
+function firstNodeUrl(url) {
+  if (!isCluster(url)) return url;
+  const m = /^rediss?\+cluster:\/\/([^@/]*@)?([^,/?#]+)[^/?#]*(.*)$/.exec(url);
+  if (!m) throw new Error(`bad cluster URL ${url}`);
+  return `redis://${m[1] ?? ''}${m[2]}${m[3]}`;
+}
+
+/** The cluster URL's credentials with node `hostPort`, as a plain URL. */
+function withNode(url, hostPort) {
+  const m = /^rediss?\+cluster:\/\/([^@/]*@)?/.exec(url);
+  return `redis://${m?.[1] ?? ''}${hostPort}`;
+}
+
+/** `host:port` of every master in a CLUSTER SLOTS reply. */
+function mastersOf(slots) {
+  return [...new Set(slots.map((r) => `${r[2][0]}:${r[2][1]}`))];
 }

@@ -44,16 +44,18 @@ const countBy = (items, key) => items.reduce((m, x) => ({ ...m, [key(x)]: (m[key
 
 /** Deletes every key under `prefix:` (a test's cluster leaves nothing behind). */
 async function deletePrefix(prefix) {
-  const r = await Resp.open(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.cmd('SCAN', cursor, 'MATCH', `${prefix}:*`, 'COUNT', '1000');
-      if (keys.length) await r.cmd('DEL', ...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    r.close();
+  // Every master of a cluster (SCAN walks one server); keys one by one (they span slots).
+  for (const r of await Resp.openEach(REDIS_URL)) {
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await r.cmd('SCAN', cursor, 'MATCH', `${prefix}:*`, 'COUNT', '1000');
+        for (const key of keys) await r.cmd('DEL', key);
+        cursor = next;
+      } while (cursor !== '0');
+    } finally {
+      r.close();
+    }
   }
 }
 
@@ -572,7 +574,7 @@ describe('chat cluster (nodes sharing one Redis)', { skip: SKIP }, () => {
       const victim = await A.api.createConversation({ customerId: uid('cust'), name: 'Victim' });
       const healthy = await B.api.createConversation({ customerId: uid('cust'), name: 'Healthy' });
       const key = `${prefix}:conversation:{${victim.id}}`;
-      const r = await Resp.open(REDIS_URL);
+      const r = await Resp.openFor(REDIS_URL, key);
       try {
         assert.equal(await r.cmd('TYPE', key), 'hash', `${key} must be the metadata hash`);
         assert.ok(typeof (await r.cmd('HGET', key, 'meta')) === 'string', `${key} must have a meta field`);
