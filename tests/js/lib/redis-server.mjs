@@ -47,14 +47,16 @@ export async function untilRedisAnswers(port, tries = 200) {
 
 /** A redis-server of this test's own, with AOF fsynced on every write. */
 export class OwnRedis {
-  constructor(name = 'livechat-test-redis') {
+  /** `extra`: more redis-server arguments (e.g. `--cluster-enabled yes`). */
+  constructor(name = 'livechat-test-redis', extra = []) {
     this.dir = mkdtempSync(join(tmpdir(), `${name}-`));
     this.child = null;
+    this.extra = extra;
   }
 
   async start(port) {
     this.port = port ?? this.port ?? (await freePort());
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', ...this.extra];
     this.child = spawn('redis-server', args, { stdio: 'ignore' });
     this.exited = new Promise((r) => this.child.once('exit', r));
     await untilRedisAnswers(this.port);
@@ -85,6 +87,81 @@ export class OwnRedis {
       await this.kill();
     }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A port whose cluster bus port (port + 10000, below 65536) is free too. */
+async function clusterPort() {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 25000);
+    const free = (p) =>
+      new Promise((resolve) => {
+        const srv = net.createServer();
+        srv.once('error', () => resolve(false));
+        srv.listen(p, '127.0.0.1', () => srv.close(() => resolve(true)));
+      });
+    if ((await free(port)) && (await free(port + 10000))) return port;
+  }
+}
+
+/**
+ * A Redis Cluster of three masters of this test's own (each an OwnRedis: AOF fsynced on every
+ * write, `nodes.conf` in its directory, so a killed master restarts as itself with its slots).
+ */
+export class OwnCluster {
+  async start() {
+    this.masters = [];
+    for (let i = 0; i < 3; i++) {
+      const m = new OwnRedis('livechat-test-cluster', ['--cluster-enabled', 'yes', '--cluster-node-timeout', '5000']);
+      this.masters.push(await m.start(await clusterPort()));
+    }
+    const hosts = this.masters.map((m) => `127.0.0.1:${m.port}`);
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...hosts, '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    await this.untilOk();
+    return this;
+  }
+
+  get url() {
+    return `redis+cluster://${this.masters.map((m) => `127.0.0.1:${m.port}`).join(',')}`;
+  }
+
+  /** The index of the master that holds `key`. */
+  async masterFor(key) {
+    const r = await Resp.openFor(this.url, key);
+    try {
+      const port = r.sock.remotePort;
+      return this.masters.findIndex((m) => m.port === port);
+    } finally {
+      r.close();
+    }
+  }
+
+  /** Resolves once every master says `cluster_state:ok`. */
+  async untilOk(tries = 600) {
+    for (let i = 0; i < tries; i++) {
+      const states = await Promise.all(
+        this.masters.map(async (m) => {
+          try {
+            const r = await Resp.open(m.port);
+            try {
+              return String(await r.cmd('CLUSTER', 'INFO')).includes('cluster_state:ok');
+            } finally {
+              r.close();
+            }
+          } catch {
+            return false;
+          }
+        }),
+      );
+      if (states.every(Boolean)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('the test cluster did not reach cluster_state:ok');
+  }
+
+  async stop() {
+    for (const m of this.masters ?? []) await m.stop();
   }
 }
 

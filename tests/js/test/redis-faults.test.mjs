@@ -27,7 +27,7 @@ import {
   uid,
   usingChatStub,
 } from '../lib/chat.mjs';
-import { HAVE_REDIS_SERVER, OwnRedis, TcpProxy } from '../lib/redis-server.mjs';
+import { HAVE_REDIS_SERVER, OwnCluster, OwnRedis, TcpProxy } from '../lib/redis-server.mjs';
 
 const SKIP = usingChatStub ? 'the Node stand-in has no Redis backend' : !HAVE_REDIS_SERVER ? 'redis-server is not installed' : false;
 
@@ -57,7 +57,7 @@ async function withNodes(redisUrls, config, fn) {
       servers.push(server);
     }
     const nodes = servers.map((s, i) => ({ name: 'AB'[i], url: s.url, api: new Api(s.url), server: s }));
-    await fn({ nodes, clients });
+    await fn({ nodes, clients, prefix });
   } catch (err) {
     failure = err;
   }
@@ -325,6 +325,59 @@ describe('Redis faults', { skip: SKIP }, () => {
       });
     } finally {
       await redis.stop();
+    }
+  });
+  it('a Redis Cluster master killed and restarted during traffic: errors for its shard only, recovery, nothing acknowledged lost', async () => {
+    const cluster = await new OwnCluster().start();
+    try {
+      await withNodes([cluster.url, cluster.url], {}, async ({ nodes: [A, B], clients, prefix }) => {
+        // Conversations until one lives on master 0 and one elsewhere.
+        const chats = [];
+        let onVictim;
+        let elsewhere;
+        while (!onVictim || !elsewhere) {
+          const chat = await chatOver(A, B, clients);
+          const master = await cluster.masterFor(`${prefix}:conversation:{${chat.conv.id}}`);
+          chats.push(chat);
+          if (master === 0 && !onVictim) onVictim = chat;
+          if (master !== 0 && !elsewhere) elsewhere = chat;
+        }
+        const stored = [];
+        let errorsSeen = 0;
+        let restarted = null;
+        for (let i = 0; i < 40; i++) {
+          const sender = i % 2 === 0 ? onVictim.customer : onVictim.agent;
+          const { stored: m, errors } = await sendUntilStored(sender, onVictim.conv.id, `msg ${i}`);
+          stored.push(m);
+          errorsSeen += errors.length;
+          if (i === 15 && !restarted) {
+            await cluster.masters[0].kill();
+            // The other shards keep serving their conversations meanwhile.
+            await elsewhere.customer.sendOk(elsewhere.conv.id, 'while master 0 is down');
+            restarted = new Promise((r) => setTimeout(r, 500)).then(async () => {
+              await cluster.masters[0].start();
+              await cluster.untilOk();
+            });
+          }
+        }
+        await restarted;
+        assert.ok(errorsSeen > 0, 'messages to the dead master were refused with unavailable');
+        stored.forEach((m, i) => assert.equal(m.content, `msg ${i}`, `stored message ${i}`));
+        assertContiguous(stored, stored[0].seq, 'acknowledged messages');
+        for (const n of [A, B]) {
+          const kept = (await n.api.messages(onVictim.conv.id)).filter((m) => m.content.startsWith('msg '));
+          assert.deepEqual(kept.map((m) => m.content), stored.map((m) => m.content), `messages read on node ${n.name}`);
+        }
+        const last = await onVictim.customer.sendOk(onVictim.conv.id, 'after recovery');
+        for (const c of [onVictim.customer, onVictim.agent]) {
+          await assertSawAll(c, last.seq);
+          assert.equal(c.disconnects.items.length, 0, `${c.label} stayed connected`);
+        }
+        const other = await elsewhere.agent.sendOk(elsewhere.conv.id, 'elsewhere after recovery');
+        await assertSawAll(elsewhere.customer, other.seq);
+      });
+    } finally {
+      await cluster.stop();
     }
   });
 });
