@@ -339,6 +339,15 @@ fn unknown_sid_is_code_1() -> anyhow::Result<()> {
             // Id-shaped, but names executor 4095, which does not exist.
             format!("__{}", &real[2..]),
         ];
+        // The first GET after a client's close is taken for the one that was in flight when
+        // the close arrived (two executors may see them in either order): the noop a parked
+        // GET gets. Any later one finds the sid unknown.
+        let in_flight = get(addr, &polling_path(&closed))?;
+        assert_eq!(
+            (in_flight.status, in_flight.text()),
+            (200, "6".into()),
+            "first GET after the close"
+        );
         for sid in [forged, closed].iter().chain(&malformed) {
             let what = format!("sid {sid:?}");
             let resp = get(addr, &polling_path(sid))?;

@@ -4,9 +4,17 @@
 //! processed. With one thread the reference server sees them in the order sent; here the GET
 //! may land on another executor and reach the owner over the mesh *after* the POST did, and
 //! would find the sid gone (400 "Session ID unknown"). The session did end the way the client
-//! asked, so a GET that the server had *received before the close was processed* is answered
-//! like a parked one would have been: `6` (noop), once. A GET received after the close gets
-//! the usual 400, as in the reference server.
+//! asked, so the first GET for that sid within [`REMEMBER_FOR`] is answered like a parked one
+//! would have been: `6` (noop), once; later ones get the usual 400.
+//!
+//! Why "the first GET after the close" and not "a GET received before the close": the two
+//! requests come on two connections, possibly read by two executors, and the executor that
+//! reads the GET may be busy or descheduled while the owner processes the POST — its "received"
+//! instant then falls after the close although the client sent the GET first (the official
+//! suite's "forcefully closes the session" failed ~1 run in 8 that way with two executors).
+//! A client that closed sends no new GET, so the first one after the close is the one that was
+//! in flight; only a client that polls again after closing sees `6` where the reference server
+//! would answer 400, and its next GET gets the 400.
 //!
 //! Lives on: the executor that owned the sessions (one per `Engine`).
 
@@ -34,17 +42,11 @@ impl ClosedSids {
         self.order.push_back((now, sid.into()));
     }
 
-    /// Whether `sid` was closed by its client within [`REMEMBER_FOR`] and after a request
-    /// received at `received`; a `true` forgets the sid (one answer per close).
-    pub fn take(&mut self, sid: &str, received: Instant, now: Instant) -> bool {
+    /// Whether `sid` was closed by its client within [`REMEMBER_FOR`]; a `true` forgets the
+    /// sid (one answer per close).
+    pub fn take(&mut self, sid: &str, now: Instant) -> bool {
         self.expire(now);
-        match self.by_sid.get(sid) {
-            Some(&closed) if received <= closed => {
-                self.by_sid.remove(sid);
-                true
-            }
-            _ => false,
-        }
+        self.by_sid.remove(sid).is_some()
     }
 
     /// Number of remembered sids.
@@ -77,23 +79,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_request_received_before_the_close_is_taken_and_only_once() {
+    fn the_first_request_after_the_close_is_taken_and_only_once() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut c = ClosedSids::default();
         c.insert("a", t0 + ms(5));
         c.insert("b", t0 + ms(5));
-        assert!(
-            !c.take("a", t0 + ms(6), t0 + ms(10)),
-            "received after the close"
-        );
-        assert!(
-            c.take("a", t0 + ms(4), t0 + ms(10)),
-            "received before the close"
-        );
-        assert!(!c.take("a", t0 + ms(4), t0 + ms(20)), "only once");
-        assert!(!c.take("zzz", t0, t0));
-        assert!(!c.take("b", t0, t0 + ms(5) + REMEMBER_FOR), "expired");
+        assert!(c.take("a", t0 + ms(10)), "the GET that was in flight");
+        assert!(!c.take("a", t0 + ms(20)), "only once");
+        assert!(!c.take("zzz", t0));
+        assert!(!c.take("b", t0 + ms(5) + REMEMBER_FOR), "expired");
         assert!(c.is_empty());
         assert_eq!(c.order.len(), 0);
     }

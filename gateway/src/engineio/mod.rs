@@ -89,12 +89,12 @@ impl Engine {
             .insert(sid, std::time::Instant::now());
     }
 
-    /// Whether a GET for the unknown `sid`, received at `received`, was already on its way
-    /// when its client closed the session (answered `6`, once).
-    pub(crate) fn take_client_close(&self, sid: &str, received: std::time::Instant) -> bool {
+    /// Whether a GET for the unknown `sid` is the first since its client closed the session
+    /// (it was on its way then: answered `6`, once).
+    pub(crate) fn take_client_close(&self, sid: &str) -> bool {
         self.client_closed
             .borrow_mut()
-            .take(sid, received, std::time::Instant::now())
+            .take(sid, std::time::Instant::now())
     }
 
     pub(crate) fn forget(&self, sid: &str) {

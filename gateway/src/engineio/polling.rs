@@ -84,7 +84,7 @@ impl PollReply {
 /// Serves a polling request for a session owned by this executor.
 pub fn serve(engine: &Rc<Engine>, req: PollRequest) {
     let Some(session) = engine.session(&req.sid) else {
-        if matches!(req.kind, PollKind::Get) && engine.take_client_close(&req.sid, req.received) {
+        if matches!(req.kind, PollKind::Get) && engine.take_client_close(&req.sid) {
             let _ = req.reply.try_send(PollReply::ok_payload(b"6".to_vec()));
             return;
         }
