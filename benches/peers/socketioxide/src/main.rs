@@ -3,15 +3,26 @@
 //! event is broadcast as `msg` (same argument) to everyone in that room, the sender included.
 //!
 //! ```text
-//! livechat-peer-socketioxide --port 3000 --workers 1      # env: PORT, WORKERS, HOST
+//! livechat-peer-socketioxide --port 3000 --workers 1 [--redis-url redis://127.0.0.1:6379]
+//!                                                     # env: PORT, WORKERS, HOST, REDIS_URL
 //! ```
 //!
 //! `--workers N` sizes the tokio runtime like livechat's `--executors N` (1 = current-thread).
+//!
+//! `--redis-url URL` makes this process one node of a multi-node deployment: socketioxide's
+//! official Redis adapter (`socketioxide-redis`, `redis` crate driver) carries each room
+//! broadcast to the other nodes sharing that Redis, so a room's members may be spread over
+//! nodes. The adapter's drivers need RESP3 (Redis 7+): `protocol=resp3` is appended to the URL
+//! unless it names a protocol. Its wire format is its own; it does not interoperate with the
+//! Node peer's `@socket.io/redis-adapter`. Without the flag the server is the plain in-memory one.
 
 use std::net::SocketAddr;
 
+use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{Data, SocketRef};
 use socketioxide::SocketIo;
+use socketioxide_redis::drivers::redis::redis_client as redis;
+use socketioxide_redis::{RedisAdapter, RedisAdapterCtr};
 
 fn flag(name: &str, env: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -22,7 +33,7 @@ fn flag(name: &str, env: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-fn room_of(s: &SocketRef) -> Option<String> {
+fn room_of<A: Adapter>(s: &SocketRef<A>) -> Option<String> {
     s.req_parts().uri.query().and_then(|q| {
         q.split('&').find_map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
@@ -31,26 +42,63 @@ fn room_of(s: &SocketRef) -> Option<String> {
     })
 }
 
-async fn serve(addr: SocketAddr) {
-    let (layer, io) = SocketIo::new_layer();
-    io.ns("/", async |s: SocketRef| {
-        let room = room_of(&s);
-        if let Some(room) = room.clone() {
-            s.join(room);
-        }
-        s.on(
-            "pub",
-            move |io: SocketIo, Data(data): Data<serde_json::Value>| {
-                let room = room.clone();
-                async move {
-                    if let Some(room) = room {
-                        let _ = io.to(room).emit("msg", &data).await;
-                    }
+async fn on_connect<A: Adapter>(s: SocketRef<A>) {
+    let room = room_of(&s);
+    if let Some(room) = room.clone() {
+        s.join(room);
+    }
+    s.on(
+        "pub",
+        move |io: SocketIo<A>, Data(data): Data<serde_json::Value>| {
+            let room = room.clone();
+            async move {
+                if let Some(room) = room {
+                    let _ = io.to(room).emit("msg", &data).await;
                 }
-            },
-        );
-    });
-    let app = axum::Router::new().layer(layer);
+            }
+        },
+    );
+}
+
+/// `redis://…` with `protocol=resp3` added unless the URL already names a protocol.
+fn resp3_url(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+async fn serve(addr: SocketAddr, redis_url: Option<String>) {
+    let app = match redis_url {
+        None => {
+            let (layer, io) = SocketIo::new_layer();
+            io.ns("/", on_connect::<LocalAdapter>);
+            axum::Router::new().layer(layer)
+        }
+        Some(url) => {
+            let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
+                eprintln!("{what} ({url}): {e}");
+                std::process::exit(1)
+            };
+            let client = redis::Client::open(resp3_url(&url))
+                .unwrap_or_else(|e| fail("bad --redis-url", &e));
+            // Connects (and fails here if Redis is unreachable) before anything listens.
+            let adapter = RedisAdapterCtr::new_with_redis(&client)
+                .await
+                .unwrap_or_else(|e| fail("cannot connect to redis", &e));
+            let (layer, io) = SocketIo::builder()
+                .with_adapter::<RedisAdapter<_>>(adapter)
+                .build_layer();
+            // Subscribes the namespace's channels; awaited so that `listening` means ready.
+            if let Err(e) = io.ns("/", on_connect).await {
+                fail("redis adapter init", &e);
+            }
+            axum::Router::new().layer(layer)
+        }
+    };
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     println!(
         "listening on http://{}",
@@ -71,6 +119,7 @@ fn main() {
         .parse()
         .expect("--workers");
     let addr: SocketAddr = format!("{host}:{port}").parse().expect("address");
+    let redis_url = Some(flag("--redis-url", "REDIS_URL", "")).filter(|u| !u.is_empty());
     let rt = if workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -82,5 +131,5 @@ fn main() {
             .build()
     }
     .expect("tokio runtime");
-    rt.block_on(serve(addr));
+    rt.block_on(serve(addr, redis_url));
 }
