@@ -90,12 +90,15 @@ pub struct Fanout {
     /// The queue changed unseen while the connection was down: a snapshot is due.
     queue_stale: std::cell::Cell<bool>,
     chat: Weak<Chat>,
+    /// Itself, for the tasks it spawns.
+    me: Weak<Fanout>,
 }
 
 impl Fanout {
     /// Delivery over `conn`; pushes go to `chat`'s sockets.
     pub fn install(conn: Redis, keys: Keys, chat: Weak<Chat>) -> Rc<Self> {
-        let fanout = Rc::new(Self {
+        let fanout = Rc::new_cyclic(|me| Self {
+            me: me.clone(),
             conn: conn.clone(),
             keys,
             rooms: RefCell::new(HashMap::new()),
@@ -165,10 +168,20 @@ impl Fanout {
             }
         };
         if last {
-            // Sent after the SUBSCRIBE on the same connection, so Redis applies them in order;
-            // a later join sends a new SUBSCRIBE after this one.
-            let (conn, channel) = (self.conn.clone(), self.keys.room_channel(id));
+            // Sent after the SUBSCRIBE on the same connection, so Redis applies them in order.
+            // A socket may join the room again before this task runs; its SUBSCRIBE is then
+            // already out, and this UNSUBSCRIBE would cancel it while the room has a member. So
+            // the task looks at the room first, and queues the UNSUBSCRIBE in the same step: a
+            // join after that sends a new SUBSCRIBE after it.
+            let (me, id) = (self.me.clone(), id.to_owned());
             glommio::spawn_local(async move {
+                let Some(f) = me.upgrade() else { return };
+                if f.rooms.borrow().contains_key(&id) {
+                    return;
+                }
+                let (conn, channel) = (f.conn.clone(), f.keys.room_channel(&id));
+                drop(f);
+                // No await between the look and this first poll, which queues the command.
                 if let Err(e) = conn.unsubscribe(&[channel]).await {
                     tracing::debug!(error = %e, "unsubscribe failed (dropped with the connection)");
                 }
