@@ -88,8 +88,43 @@ pub fn raise_nofile(want: u64) -> Result<u64, String> {
     ))
 }
 
-/// User + system CPU time of another process, from `/proc/<pid>/stat` (fields 14 and 15).
-pub fn pid_cpu(pid: u32) -> Option<Duration> {
+/// User and system CPU time of a process (or summed over several).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTimes {
+    /// Time in user space.
+    pub user: Duration,
+    /// Time in the kernel (system calls, and softirq work charged to the process).
+    pub sys: Duration,
+}
+
+impl CpuTimes {
+    /// User + system.
+    pub fn total(&self) -> Duration {
+        self.user + self.sys
+    }
+
+    /// What was used between `before` and `self`.
+    pub fn since(&self, before: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user.saturating_sub(before.user),
+            sys: self.sys.saturating_sub(before.sys),
+        }
+    }
+}
+
+impl std::ops::Add for CpuTimes {
+    type Output = CpuTimes;
+    fn add(self, o: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user + o.user,
+            sys: self.sys + o.sys,
+        }
+    }
+}
+
+/// User and system CPU time of another process (all its threads), from `/proc/<pid>/stat`
+/// (fields 14 and 15).
+pub fn pid_times(pid: u32) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; fields after it follow the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -99,7 +134,46 @@ pub fn pid_cpu(pid: u32) -> Option<Duration> {
     // SAFETY: sysconf has no preconditions.
     #[allow(unsafe_code)]
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Some(Duration::from_secs_f64((utime + stime) as f64 / hz as f64))
+    Some(CpuTimes {
+        user: Duration::from_secs_f64(utime as f64 / hz as f64),
+        sys: Duration::from_secs_f64(stime as f64 / hz as f64),
+    })
+}
+
+/// User + system CPU time of another process, from `/proc/<pid>/stat` (fields 14 and 15).
+pub fn pid_cpu(pid: u32) -> Option<Duration> {
+    pid_times(pid).map(|t| t.total())
+}
+
+/// CPU times of several processes at one instant (one entry per pid; `None` when unreadable).
+#[derive(Debug, Clone)]
+pub struct PidsSample(Vec<Option<CpuTimes>>);
+
+impl PidsSample {
+    /// Reads every pid now.
+    pub fn take(pids: &[u32]) -> Self {
+        Self(pids.iter().map(|&p| pid_times(p)).collect())
+    }
+
+    /// Per process, what it used since `before` (same pids, same order).
+    pub fn per_pid_since(&self, before: &PidsSample) -> Vec<Option<CpuTimes>> {
+        self.0
+            .iter()
+            .zip(&before.0)
+            .map(|(now, then)| Some(now.as_ref()?.since(then.as_ref()?)))
+            .collect()
+    }
+
+    /// Summed over every process, what they used since `before`; `None` when there are no
+    /// pids or one of them could not be read (a process that died is not counted as idle).
+    pub fn sum_since(&self, before: &PidsSample) -> Option<CpuTimes> {
+        let per = self.per_pid_since(before);
+        if per.is_empty() {
+            return None;
+        }
+        per.into_iter()
+            .try_fold(CpuTimes::default(), |acc, t| Some(acc + t?))
+    }
 }
 
 /// CPU use of the server under test over an interval (when its pid is known).
@@ -149,26 +223,31 @@ pub fn machine_busy() -> Option<Duration> {
     Some(Duration::from_secs_f64(busy as f64 / hz as f64))
 }
 
-/// CPU used on this machine by processes other than the loadgen and the server under test,
-/// over an interval: shows when a shared machine disturbed a measurement.
-#[derive(Debug, Clone, Copy)]
+/// CPU used on this machine by processes other than the loadgen and the processes under test
+/// (servers, backends), over an interval: shows when a shared machine disturbed a measurement.
+#[derive(Debug, Clone)]
 pub struct ForeignMeter {
     wall: Instant,
     busy: Option<Duration>,
     own: Duration,
-    server: Option<Duration>,
-    pid: Option<u32>,
+    pids: Vec<u32>,
+    before: Vec<Option<Duration>>,
 }
 
 impl ForeignMeter {
     /// Starts measuring now; `pid` is the server under test.
     pub fn start(pid: Option<u32>) -> Self {
+        Self::start_excluding(pid.as_slice())
+    }
+
+    /// Starts measuring now; `pids` (servers, backends) are not counted as foreign.
+    pub fn start_excluding(pids: &[u32]) -> Self {
         Self {
             wall: Instant::now(),
             busy: machine_busy(),
             own: process_cpu(),
-            server: pid.and_then(pid_cpu),
-            pid,
+            pids: pids.to_vec(),
+            before: pids.iter().map(|&p| pid_cpu(p)).collect(),
         }
     }
 
@@ -176,12 +255,14 @@ impl ForeignMeter {
     pub fn percent(&self) -> Option<f64> {
         let busy = machine_busy()?.saturating_sub(self.busy?);
         let own = process_cpu().saturating_sub(self.own);
-        let server = match (self.pid, self.server) {
-            (Some(pid), Some(before)) => pid_cpu(pid)?.saturating_sub(before),
-            _ => Duration::ZERO,
-        };
+        let mut excluded = Duration::ZERO;
+        for (&pid, before) in self.pids.iter().zip(&self.before) {
+            if let Some(before) = before {
+                excluded += pid_cpu(pid)?.saturating_sub(*before);
+            }
+        }
         let wall = self.wall.elapsed().as_secs_f64();
-        let foreign = busy.as_secs_f64() - own.as_secs_f64() - server.as_secs_f64();
+        let foreign = busy.as_secs_f64() - own.as_secs_f64() - excluded.as_secs_f64();
         (wall > 0.0).then(|| (foreign / wall * 100.0).max(0.0))
     }
 }

@@ -2,6 +2,11 @@
 //! fixed total rate and every member (publishers included) records the latency of each `msg` it
 //! receives. One step = publish for `--duration` seconds, then drain; `--sweep` raises the rate
 //! until p99 > `--p99-limit-ms` or deliveries fall behind and reports the capacity.
+//!
+//! Several servers (`--url A --url B`: the nodes of one cluster): every room's members are
+//! spread evenly over them, and publishers connect to the first only — "publisher on node A,
+//! members on A and B". Latency is the same either way: the publisher's send time, stamped in
+//! the payload by this process's clock, against the receive time.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -13,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::client::{auto_source_ips, encode_event, Dialer, SioClient, SioPacket, Target};
 use crate::clock::now_ns;
-use crate::cpu::{CpuMeter, ForeignMeter, PidMeter};
+use crate::cpu::{CpuMeter, ForeignMeter, PidsSample};
 use crate::histogram::Latency;
 use crate::publisher::{self, Phase, SendCounters};
 use crate::sweep::{self, Step, SweepCfg};
@@ -21,9 +26,10 @@ use crate::sweep::{self, Step, SweepCfg};
 /// `fanout` flags.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Server URL.
+    /// Server URL; repeat it for the nodes of a cluster: each room's members are spread evenly
+    /// over the URLs (in turn), publishers connect to the first URL only.
     #[arg(long, default_value = "http://127.0.0.1:3000")]
-    url: String,
+    url: Vec<String>,
     /// Rooms.
     #[arg(long, default_value_t = 100)]
     rooms: usize,
@@ -75,9 +81,15 @@ pub struct Args {
     /// more than 10 ms (finds periodic stalls).
     #[arg(long)]
     timeline: bool,
-    /// Pid of the server under test: its CPU use is reported next to each step.
+    /// Pid of the server under test, repeatable (one per node): their CPU use (summed; user
+    /// and kernel apart; per delivery) is reported next to each step.
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
+    /// Pids of the backends the servers work with (Redis), repeatable: their CPU use (summed;
+    /// per delivery) is reported next to each step and not counted as other processes
+    /// disturbing the run.
+    #[arg(long)]
+    backend_pid: Vec<u32>,
     /// Name of the server under test, copied into the JSON results.
     #[arg(long, default_value = "server")]
     label: String,
@@ -96,6 +108,8 @@ struct StepStats {
     /// Per second since `since_ns`: the loadgen's own worst event-loop lag, ns (a 1 ms ticker's
     /// lateness), to tell loadgen stalls from server stalls.
     lag_per_sec: Vec<u64>,
+    /// Deliveries by the index of the URL the receiving socket is connected to.
+    received_by_url: Vec<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -112,7 +126,8 @@ struct Stamp {
 }
 
 impl Shared {
-    fn on_packet(&self, p: &SioPacket) {
+    /// A packet received by a socket connected to URL number `url`.
+    fn on_packet(&self, p: &SioPacket, url: usize) {
         let now = now_ns();
         let stamp = match p.decode() {
             Ok(pk) => match pk.payload {
@@ -138,6 +153,10 @@ impl Shared {
         let lat = now.saturating_sub(t);
         s.latency.record_ns(lat);
         s.received += 1;
+        if s.received_by_url.len() <= url {
+            s.received_by_url.resize(url + 1, 0);
+        }
+        s.received_by_url[url] += 1;
         s.last_ns = now;
         let sec = ((now - s.since_ns) / 1_000_000_000) as usize;
         if sec < 600 {
@@ -154,10 +173,19 @@ impl Shared {
 
 /// Runs the scenario; prints JSON results on stdout and a summary on stderr.
 pub async fn run(a: Args) -> Result<()> {
-    let target = Target::parse(&a.url)?;
+    let targets = a
+        .url
+        .iter()
+        .map(|u| Target::parse(u))
+        .collect::<Result<Vec<_>>>()?;
     let n = a.rooms * a.members;
     if a.publishers == 0 || a.publishers > n {
         bail!("--publishers must be 1..=rooms×members ({n})");
+    }
+    let url_of = place(n, a.rooms, a.publishers, targets.len());
+    let mut per_url = vec![0usize; targets.len()];
+    for &u in &url_of {
+        per_url[u] += 1;
     }
     let k = if a.source_ips == 0 {
         auto_source_ips(n)
@@ -170,9 +198,9 @@ pub async fn run(a: Args) -> Result<()> {
     let pad = "x".repeat(a.payload_bytes);
     let publishers = a.publishers;
     let t0 = Instant::now();
-    for i in 0..n {
+    for (i, &url) in url_of.iter().enumerate() {
         let room = format!("room=r{}", i % a.rooms);
-        let (target, dialer, shared) = (target.clone(), dialer.clone(), shared.clone());
+        let (target, dialer, shared) = (targets[url].clone(), dialer.clone(), shared.clone());
         let src = target.source_ip(i, k);
         let rx = (i < a.publishers).then(|| phase_rx.clone());
         let pad = pad.clone();
@@ -187,11 +215,11 @@ pub async fn run(a: Args) -> Result<()> {
                     let make =
                         |ts| encode_event("pub", None, &format!(r#"{{"t":{ts},"p":"{pad}"}}"#));
                     let offset = i as f64 / publishers as f64;
-                    let on_packet = |p: &SioPacket| shared.on_packet(p);
+                    let on_packet = |p: &SioPacket| shared.on_packet(p, url);
                     let _ =
                         publisher::run(client, rx, offset, &shared.sends, make, on_packet).await;
                 }
-                None => receive(client, &shared).await,
+                None => receive(client, &shared, url).await,
             }
         });
     }
@@ -201,9 +229,11 @@ pub async fn run(a: Args) -> Result<()> {
         .await;
     let connected = dialer.connected.get();
     eprintln!(
-        "[fanout {}] {connected}/{n} connected in {:.1}s ({} failed{})",
+        "[fanout {}] {connected}/{n} connected in {:.1}s over {} URL(s) ({per_url:?} each; publishers on {}) ({} failed{})",
         a.label,
         t0.elapsed().as_secs_f64(),
+        targets.len(),
+        a.url[0],
         dialer.failed.get(),
         dialer
             .first_error
@@ -224,6 +254,7 @@ pub async fn run(a: Args) -> Result<()> {
         a: &a,
         shared: &shared,
         phase: &phase_tx,
+        per_url: &per_url,
     };
     if a.sweep {
         let cfg = SweepCfg {
@@ -246,6 +277,7 @@ pub async fn run(a: Args) -> Result<()> {
             .map_or("max-steps".to_owned(), |b| b.why.clone());
         let out = json!({
             "scenario": "fanout-sweep", "label": a.label, "connections": n,
+            "urls": a.url.len(), "connections_by_url": per_url,
             "rooms": a.rooms, "members": a.members, "publishers": a.publishers,
             "capacity_per_s": best.map_or(0.0, |b| b.throughput),
             "capacity_pub_rate": best.map_or(0.0, |b| b.rate),
@@ -304,10 +336,29 @@ async fn lag_ticker(shared: Rc<Shared>) {
     }
 }
 
-async fn receive(mut client: SioClient, shared: &Shared) {
+/// Which URL each connection goes to: publishers (the first `publishers` connections, room
+/// `i % rooms`) to the first; every other member to the URL with the fewest members of its
+/// room so far (the lowest on ties). With one publisher per room this is plain round-robin
+/// within each room: member m of a room on URL m mod k.
+fn place(n: usize, rooms: usize, publishers: usize, urls: usize) -> Vec<usize> {
+    let mut count = vec![vec![0usize; urls]; rooms];
+    let mut out = vec![0usize; n];
+    for i in 0..publishers.min(n) {
+        count[i % rooms][0] += 1;
+    }
+    for (i, slot) in out.iter_mut().enumerate().skip(publishers) {
+        let c = &mut count[i % rooms];
+        let u = (0..urls).min_by_key(|&u| (c[u], u)).unwrap_or(0);
+        c[u] += 1;
+        *slot = u;
+    }
+    out
+}
+
+async fn receive(mut client: SioClient, shared: &Shared, url: usize) {
     loop {
         match client.recv().await {
-            Ok(Some(p)) => shared.on_packet(&p),
+            Ok(Some(p)) => shared.on_packet(&p, url),
             _ => {
                 shared.recv_closed.set(shared.recv_closed.get() + 1);
                 return;
@@ -320,6 +371,8 @@ struct Ctx<'a> {
     a: &'a Args,
     shared: &'a Shared,
     phase: &'a watch::Sender<Phase>,
+    /// Connections per URL.
+    per_url: &'a [usize],
 }
 
 impl Ctx<'_> {
@@ -336,8 +389,10 @@ impl Ctx<'_> {
         let start = Instant::now();
         let until = start + Duration::from_secs(a.duration);
         let cpu = CpuMeter::start();
-        let server_cpu = PidMeter::start(a.server_pid);
-        let foreign = ForeignMeter::start(a.server_pid);
+        let server0 = PidsSample::take(&a.server_pid);
+        let backend0 = PidsSample::take(&a.backend_pid);
+        let excluded: Vec<u32> = a.server_pid.iter().chain(&a.backend_pid).copied().collect();
+        let foreign = ForeignMeter::start_excluding(&excluded);
         self.phase.send_replace(Phase {
             rate_each: rate / a.publishers as f64,
             start,
@@ -345,7 +400,20 @@ impl Ctx<'_> {
         });
         tokio::time::sleep_until(until.into()).await;
         let cpu_pct = cpu.percent();
-        let server_cpu_pct = server_cpu.percent();
+        let window = start.elapsed().as_secs_f64();
+        let (server1, backend1) = (
+            PidsSample::take(&a.server_pid),
+            PidsSample::take(&a.backend_pid),
+        );
+        let pct = |d: Duration| d.as_secs_f64() / window * 100.0;
+        let server_w = server1.sum_since(&server0);
+        let backend_w = backend1.sum_since(&backend0);
+        let server_cpu_pct = server_w.map(|t| pct(t.total()));
+        let server_node_pct: Vec<Option<f64>> = server1
+            .per_pid_since(&server0)
+            .iter()
+            .map(|t| t.map(|t| pct(t.total())))
+            .collect();
         let foreign_pct = foreign.percent();
         let disturbed = foreign_pct.is_some_and(|f| f > sweep::DISTURBED_PCT);
         self.phase.send_replace(Phase::idle());
@@ -367,6 +435,19 @@ impl Ctx<'_> {
         }
         // Take the step's statistics; late arrivals land in a throw-away default.
         let s = std::mem::take(&mut *sh.stats.borrow_mut());
+        // CPU per delivery: from the step's start to the end of the drain (the deliveries of
+        // everything published in the step) over the deliveries counted.
+        let per_delivery = |before: &PidsSample, pids: &[u32]| {
+            let t = PidsSample::take(pids).sum_since(before)?;
+            let n = s.received.max(1) as f64;
+            Some((
+                t.total().as_secs_f64() * 1e6 / n,
+                t.user.as_secs_f64() * 1e6 / n,
+                t.sys.as_secs_f64() * 1e6 / n,
+            ))
+        };
+        let server_pd = per_delivery(&server0, &a.server_pid);
+        let backend_pd = per_delivery(&backend0, &a.backend_pid);
         let sent = sh.sends.sent.get();
         let expected = sent * members;
         let secs = ((s.last_ns.saturating_sub(s.since_ns)) as f64 / 1e9).max(a.duration as f64);
@@ -402,7 +483,7 @@ impl Ctx<'_> {
                 );
             }
         }
-        let out = json!({
+        let mut out = json!({
             "scenario": "fanout", "label": a.label, "step": idx, "mode": if a.sweep { "sweep" } else { "fixed" },
             "connections": a.rooms * a.members, "rooms": a.rooms, "members": a.members,
             "publishers": a.publishers, "payload_bytes": a.payload_bytes,
@@ -414,16 +495,55 @@ impl Ctx<'_> {
             "bad_packets": sh.bad_packets.get(), "closed": closed,
             "ok": ok, "why": why.join("; "),
         });
+        // Several nodes and backends (a second object: one `json!` this size overflows the
+        // macro recursion limit).
+        let cluster = json!({
+            "urls": a.url.len(), "connections_by_url": self.per_url, "received_by_url": s.received_by_url,
+            "server_pids": a.server_pid.len(), "server_cpu_by_node_pct": server_node_pct,
+            "server_user_pct": server_w.map(|t| pct(t.user)), "server_sys_pct": server_w.map(|t| pct(t.sys)),
+            "server_us_per_delivery": server_pd.map(|d| d.0), "server_user_us_per_delivery": server_pd.map(|d| d.1), "server_sys_us_per_delivery": server_pd.map(|d| d.2),
+            "backend_cpu_pct": backend_w.map(|t| pct(t.total())),
+            "backend_user_pct": backend_w.map(|t| pct(t.user)), "backend_sys_pct": backend_w.map(|t| pct(t.sys)),
+            "backend_us_per_delivery": backend_pd.map(|d| d.0), "backend_user_us_per_delivery": backend_pd.map(|d| d.1), "backend_sys_us_per_delivery": backend_pd.map(|d| d.2),
+        });
+        if let (Some(o), serde_json::Value::Object(c)) = (out.as_object_mut(), cluster) {
+            o.extend(c);
+        }
         println!("{out}");
+        let backend = match (backend_w, backend_pd) {
+            (Some(t), Some(d)) => format!(
+                " backend CPU {:.0}% ({:.2} µs/delivery)",
+                pct(t.total()),
+                d.0
+            ),
+            _ => String::new(),
+        };
+        let per_node = if server_node_pct.len() > 1 {
+            let each: Vec<String> = server_node_pct
+                .iter()
+                .map(|p| p.map_or("-".to_owned(), |p| format!("{p:.0}")))
+                .collect();
+            format!(" [{}]", each.join("+"))
+        } else {
+            String::new()
+        };
+        let server = match (server_w, server_pd) {
+            (Some(t), Some(d)) => format!(
+                "{:.0}%{per_node} (user {:.2} + sys {:.2} µs/delivery)",
+                pct(t.total()),
+                d.1,
+                d.2
+            ),
+            _ => "-".to_owned(),
+        };
         eprintln!(
-            "[fanout {}] step {idx}: {:.0} pub/s → offered {:.0}/s delivered {:.0}/s, {} | loadgen CPU {:.0}% server CPU {} other {} {}",
+            "[fanout {}] step {idx}: {:.0} pub/s → offered {:.0}/s delivered {:.0}/s, {} | loadgen CPU {:.0}% server CPU {server}{backend} other {} {}",
             a.label,
             rate,
             rate * a.members as f64,
             delivered,
             lat.line(),
             cpu_pct,
-            server_cpu_pct.map_or("-".to_owned(), |c| format!("{c:.0}%")),
             foreign_pct.map_or("-".to_owned(), |c| format!("{c:.0}%")),
             if ok { "OK".to_owned() } else { format!("FAIL: {}", why.join("; ")) }
         );
