@@ -10,12 +10,13 @@
 //!
 //! With `--redis-url URL` the process is one node of a cluster sharing that Redis (the
 //! cross-node benchmark, `benches/cross-node.sh`; the peers run with their standard Redis
-//! adapters). A `pub` is then not broadcast locally: its arguments, as one JSON array, are
-//! `PUBLISH`ed on the room's channel `fanout:room:<room>`. Every executor (of every node) that
-//! has local members of a room is subscribed to that channel on its own Redis connection —
-//! `SUBSCRIBE` when its first local member joins, `UNSUBSCRIBE` once its last one has left —
-//! and emits each message it receives as `msg` to its local members only. The publishing node
-//! delivers through its subscription too: one path, no duplicates. A socket's CONNECT is
+//! adapters). A `pub` is then delivered to the publishing executor's own members of the room
+//! at once, and its arguments, as one JSON array behind the executor's 16-hex-digit origin
+//! tag, are `PUBLISH`ed on the room's channel `fanout:room:<room>`. Every executor (of every
+//! node) that has local members of a room is subscribed to that channel on its own Redis
+//! connection — `SUBSCRIBE` when its first local member joins, `UNSUBSCRIBE` once its last one
+//! has left — and emits each message it receives as `msg` to its local members only, except
+//! its own publications (already delivered), as the peers' adapters do. A socket's CONNECT is
 //! answered once its executor's subscription to the room is confirmed. In this mode binary
 //! attachments of `pub` are dropped (placeholders in the arguments are forwarded as they are),
 //! and messages published while an executor's connection to Redis is down are lost.
@@ -135,8 +136,14 @@ fn redis_namespace(config: Arc<RedisConfig>) -> Namespace {
             else {
                 return;
             };
-            let mut payload =
-                Vec::with_capacity(2 + ev.args.iter().map(|a| a.get().len() + 1).sum::<usize>());
+            // This executor's members first, at once; the other executors and nodes through
+            // Redis.
+            io.to(&room).local().emit_raw("msg", ev.args, &[]);
+            let relay = Relay::get(&on_pub_cfg, &io);
+            let mut payload = Vec::with_capacity(
+                18 + ev.args.iter().map(|a| a.get().len() + 1).sum::<usize>(),
+            );
+            payload.extend_from_slice(relay.origin.as_bytes());
             payload.push(b'[');
             for (i, a) in ev.args.iter().enumerate() {
                 if i > 0 {
@@ -145,7 +152,7 @@ fn redis_namespace(config: Arc<RedisConfig>) -> Namespace {
                 payload.extend_from_slice(a.get().as_bytes());
             }
             payload.push(b']');
-            Relay::get(&on_pub_cfg, &io).publish(&room, &payload);
+            relay.publish(&room, &payload);
         })
 }
 
@@ -174,6 +181,8 @@ struct Relay {
     rooms: RefCell<HashMap<String, Subscribed>>,
     /// `PUBLISH`es that could not be queued.
     publish_failures: std::cell::Cell<u64>,
+    /// This executor's tag on what it publishes (16 hex digits), so it skips its own.
+    origin: String,
 }
 
 impl Relay {
@@ -203,8 +212,11 @@ impl Relay {
         };
         // Holds the server only weakly (a `BroadcastOperator`), and not the connection.
         let to = io.of("/");
-        conn.set_push_handler(move |push| deliver(&to, push));
+        let origin = format!("{:016x}", fastrand::u64(..));
+        let own = origin.clone();
+        conn.set_push_handler(move |push| deliver(&to, &own, push));
         Rc::new(Relay {
+            origin,
             conn,
             rooms: RefCell::new(HashMap::new()),
             publish_failures: std::cell::Cell::new(0),
@@ -267,7 +279,7 @@ impl Relay {
 
 /// A push frame of an executor's connection: a room message goes as `msg` to the executor's
 /// local members of the room.
-fn deliver(to: &BroadcastOperator, push: PushInfo) {
+fn deliver(to: &BroadcastOperator, own: &str, push: PushInfo) {
     if push.kind == PushKind::Disconnection {
         tracing::warn!("redis connection lost; messages published until it is back are lost");
         return;
@@ -278,7 +290,15 @@ fn deliver(to: &BroadcastOperator, push: PushInfo) {
     let Some(room) = msg.get_channel_name().strip_prefix(CHANNEL_PREFIX) else {
         return;
     };
-    match serde_json::from_slice::<Vec<&RawValue>>(msg.get_payload_bytes()) {
+    let payload = msg.get_payload_bytes();
+    let Some((origin, json)) = payload.split_at_checked(own.len()) else {
+        return;
+    };
+    if origin == own.as_bytes() {
+        // Published here: its members already have it.
+        return;
+    }
+    match serde_json::from_slice::<Vec<&RawValue>>(json) {
         Ok(args) => to.clone().to(room).local().emit_raw("msg", &args, &[]),
         Err(e) => tracing::warn!(error = %e, room, "unreadable published payload"),
     }
