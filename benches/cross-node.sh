@@ -2,8 +2,9 @@
 # benches/cross-node.sh — cross-node fan-out: livechat vs. socketioxide vs. Node socket.io, each
 # as a cluster of two nodes sharing one Redis through its standard Redis adapter:
 #   livechat      gateway/examples/fanout.rs --redis-url (room channels over the crate's own
-#                 Redis client: a `pub` is PUBLISHed, every executor with members of the room
-#                 is subscribed and delivers to its local members — the publishing node too)
+#                 Redis client: a `pub` goes to the publishing executor's members at once and
+#                 is PUBLISHed; every executor with members of the room is subscribed and
+#                 delivers to its local members, skipping its own publications)
 #   socketioxide  benches/peers/socketioxide --redis-url (socketioxide-redis)
 #   node          benches/peers/node/server.mjs --redis-url (@socket.io/redis-adapter)
 # Same scenario as the single-node fan-out of benches/compare.sh ("publisher on node A, room
@@ -30,9 +31,9 @@
 # nodes and the loadgen run at `nice -n $NICE` (default -20; ignored without the privilege), so
 # the loadgen preempts Redis when a frame arrives; Redis runs at the default priority. Override
 # with NODE_CPU / AUX_CPU. The adapters differ in what crosses Redis: socket.io's and
-# socketioxide's adapters deliver to the publishing node's own members directly and publish
-# each broadcast for the other nodes; livechat's example delivers through its subscription on
-# every node (one path). The table gives Redis's CPU and commands per publish for each.
+# socketioxide's adapters and livechat's example deliver to the publishing node's own members
+# directly and publish each broadcast for the other nodes. The table gives Redis's CPU and
+# commands per publish for each.
 #
 #   benches/cross-node.sh                     # full run (~15 min)
 #   QUICK=1 benches/cross-node.sh             # smoke run (~3 min)
