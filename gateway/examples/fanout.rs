@@ -140,9 +140,8 @@ fn redis_namespace(config: Arc<RedisConfig>) -> Namespace {
             // Redis.
             io.to(&room).local().emit_raw("msg", ev.args, &[]);
             let relay = Relay::get(&on_pub_cfg, &io);
-            let mut payload = Vec::with_capacity(
-                18 + ev.args.iter().map(|a| a.get().len() + 1).sum::<usize>(),
-            );
+            let mut payload =
+                Vec::with_capacity(18 + ev.args.iter().map(|a| a.get().len() + 1).sum::<usize>());
             payload.extend_from_slice(relay.origin.as_bytes());
             payload.push(b'[');
             for (i, a) in ev.args.iter().enumerate() {
