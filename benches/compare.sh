@@ -141,7 +141,7 @@ start_server() { # name -> SERVER_PID, PORT
       ;;
     livechat-serve)
       LIVECHAT_CHAT_QUEUE_MAX_CONCURRENT_BY_AGENT=1000000 LIVECHAT_CHAT_SECURITY_RATE_EVENTS_PER_SECOND=1000000 LIVECHAT_CHAT_SECURITY_RATE_BURST=1000000 \
-        "${PIN_S[@]}" "$LIVECHAT_BIN" serve --listen "127.0.0.1:$PORT" --max-connections-per-ip 0 --rest-rate 0 --executors "$EXECUTORS" >"$slog" 2>&1 &
+        "${PIN_S[@]}" "$LIVECHAT_BIN" serve --listen "127.0.0.1:$PORT" --max-connections-per-ip 0 --rest-rate 0 --drain-delay 0ms --executors "$EXECUTORS" >"$slog" 2>&1 &
       ;;
     socketioxide)
       "${PIN_S[@]}" "$SX_BIN" --port "$PORT" --workers "$EXECUTORS" >"$slog" 2>&1 &

@@ -38,6 +38,12 @@
 #   benches/cross-node.sh                     # full run (~15 min)
 #   QUICK=1 benches/cross-node.sh             # smoke run (~3 min)
 #   SERVERS="livechat node" SKIP_BUILD=1 OUT=/tmp/xn benches/cross-node.sh
+#   PROFILE=1 SKIP_SWEEP=1 benches/cross-node.sh  # + perf profiles of the fixed run (below)
+#
+# PROFILE=1: during the fixed run's steady part (after the connections are open), `perf
+# record -g` samples both nodes and redis-server for PROFILE_SECONDS (default 10), and `perf
+# report` writes where their CPU goes, user and kernel symbols together, to
+# profile-<server>-{nodes,redis}.txt (needs perf and the privilege to profile other processes).
 #
 # Results: $OUT (default target/bench-cross-node/<date>/; made absolute): *.jsonl (loadgen JSON
 # lines), *.log (loadgen progress, server and Redis logs), redis-commands-*.txt, table.md.
@@ -262,6 +268,23 @@ fan_args() {
     --backend-pid "$REDIS_PID"
 }
 
+profile() { # server — perf samples of the fixed run's steady part (see PROFILE=1 above)
+  local s=$1 secs=${PROFILE_SECONDS:-10} nodes redis
+  nodes=$(IFS=,; echo "${NODE_PIDS[*]}")
+  redis=$REDIS_PID
+  # The loadgen opens the connections over FAN_SPREAD seconds; sample after that.
+  sleep $(( FAN_SPREAD + 3 ))
+  perf record -q -F 1999 -g -p "$nodes" -o "$OUT/perf-$s-nodes.data" -- sleep "$secs" >/dev/null 2>&1 &
+  perf record -q -F 1999 -g -p "$redis" -o "$OUT/perf-$s-redis.data" -- sleep "$secs" >/dev/null 2>&1
+  wait
+  local what
+  for what in nodes redis; do
+    perf report -i "$OUT/perf-$s-$what.data" --no-children --sort dso,sym --percent-limit 0.7 \
+      --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' >"$OUT/profile-$s-$what.txt" || true
+  done
+  log "$s: profiles in $OUT/profile-$s-{nodes,redis}.txt"
+}
+
 run_server() { # server
   local s=$1
   if ! start_cluster "$s" fixed; then
@@ -269,9 +292,12 @@ run_server() { # server
     stop_cluster "$s" fixed
     return 0
   fi
+  if [[ ${PROFILE:-0} == 1 ]]; then profile "$s" & fi
   # shellcheck disable=SC2046
   loadgen "fixed-$s" fanout $(fan_args) --rate "$FAN_RATE" --duration "$FAN_DURATION" --label "$s" || true
+  wait # the profile (if any) ended inside the run
   stop_cluster "$s" fixed
+  if [[ ${SKIP_SWEEP:-0} == 1 ]]; then return 0; fi
   if ! start_cluster "$s" sweep; then
     log "$s: a node did not start; its sweep skipped"
     stop_cluster "$s" sweep

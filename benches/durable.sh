@@ -192,7 +192,7 @@ start_node() {
   shift
   NODE_PORT=$(free_port)
   LIVECHAT_CHAT_QUEUE_MAX_CONCURRENT_BY_AGENT=1000000 LIVECHAT_CHAT_SECURITY_RATE_EVENTS_PER_SECOND=1000000 LIVECHAT_CHAT_SECURITY_RATE_BURST=1000000 LIVECHAT_CHAT_REDIS_KEY_PREFIX=lc \
-    "${NICE[@]}" taskset -c 0 "$LIVECHAT_BIN" serve --listen "127.0.0.1:$NODE_PORT" --max-connections-per-ip 0 --rest-rate 0 --executors 1 --no-pin \
+    "${NICE[@]}" taskset -c 0 "$LIVECHAT_BIN" serve --listen "127.0.0.1:$NODE_PORT" --max-connections-per-ip 0 --rest-rate 0 --drain-delay 0ms --executors 1 --no-pin \
     --redis-url "redis://127.0.0.1:$RPORT" "$@" >"$OUT/node-$name.log" 2>&1 &
   NODE_PID=$!
   for _ in $(seq 400); do grep -q "listening on" "$OUT/node-$name.log" && return 0; sleep 0.05; done

@@ -98,7 +98,7 @@ R flushall >/dev/null
 # ---- 2. The chat pipeline, one node on CPU 0
 start_node() { # port -> pid
   LIVECHAT_CHAT_QUEUE_MAX_CONCURRENT_BY_AGENT=1000000 LIVECHAT_CHAT_SECURITY_RATE_EVENTS_PER_SECOND=1000000 LIVECHAT_CHAT_SECURITY_RATE_BURST=1000000 LIVECHAT_CHAT_REDIS_KEY_PREFIX=lc \
-    "${NICE[@]}" taskset -c 0 "$LIVECHAT_BIN" serve --listen "127.0.0.1:$1" --max-connections-per-ip 0 --rest-rate 0 --executors 1 --no-pin \
+    "${NICE[@]}" taskset -c 0 "$LIVECHAT_BIN" serve --listen "127.0.0.1:$1" --max-connections-per-ip 0 --rest-rate 0 --drain-delay 0ms --executors 1 --no-pin \
     --redis-url "redis://127.0.0.1:$RPORT" >"$OUT/node-$1.log" 2>&1 &
   local pid=$!
   for _ in $(seq 200); do grep -q "listening on" "$OUT/node-$1.log" && break; sleep 0.05; done

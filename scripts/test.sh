@@ -13,6 +13,11 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# Debian's Chromium for the demo pages' browser test (tests/js/test/demo-browser.test.mjs).
+[ -n "${LIVECHAT_CHROMIUM:-}" ] || [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# HAProxy for deploy/local-cluster.sh; shellcheck for scripts/check-deploy.sh.
+command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
+command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 # PostgreSQL server binaries for the throwaway test database (unless one is given).
 if [ -z "${LIVECHAT_TEST_DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need_apt+=(postgresql)
@@ -116,5 +121,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 (cd tests/python && "$venv/bin/python" -m pytest -q)
+
+# The REST API against its OpenAPI document (docs/openapi.json): schemathesis's examples,
+# coverage, fuzzing and stateful phases, every response checked; no 5xx.
+echo "== schemathesis against /api/openapi.json (embedded backend)"
+scripts/schemathesis.sh
+
+echo "== deploy/: shell, YAML, Kubernetes schemas, compose, HAProxy config, dashboard (scripts/check-deploy.sh)"
+scripts/check-deploy.sh
 
 echo "== all tests passed"

@@ -118,6 +118,12 @@ pub struct GatewayConfig {
     pub head_timeout: Duration,
     /// How long a request body may take from the end of its head (then 408 and close).
     pub body_timeout: Duration,
+    /// After SIGTERM, how long the node keeps serving while `/readyz` answers 503, so that
+    /// balancers take it out of rotation before it stops accepting.
+    pub drain_delay: Duration,
+    /// Once it stops, how long an executor waits for its open connections to finish (sessions
+    /// closed, in-flight requests answered) before it exits anyway.
+    pub close_wait: Duration,
 }
 
 impl GatewayConfig {
@@ -156,6 +162,8 @@ impl Default for GatewayConfig {
             trusted_proxies: Vec::new(),
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            drain_delay: Duration::ZERO,
+            close_wait: Duration::from_secs(2),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`iopool`]: the tokio runtime beside the executors, for PostgreSQL and Kafka IO.
 //! - [`durable`]: conversation metadata in PostgreSQL (group-committed, versioned).
 //! - [`events`]: analytics events to Kafka, a file or the log, and the host's listener.
+//! - [`metrics`]: per-executor counters in `Cell`s, summed across executors at scrape.
 //! - [`runtime`]: executors, the mesh inbox, connection hand-over, shutdown.
 //! - [`serve`]: run until SIGINT/SIGTERM.
 //!
@@ -51,6 +52,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod iopool;
+pub mod metrics;
 pub mod redis;
 pub mod runtime;
 pub mod serve;

@@ -94,6 +94,23 @@ struct ServeArgs {
     /// Do not apply database migrations at start (run `livechat migrate` separately).
     #[arg(long, env = "LIVECHAT_NO_MIGRATE")]
     no_migrate: bool,
+    /// After SIGTERM, how long to keep serving with `/readyz` at 503 before stopping
+    /// (`chat.shutdown.drain-delay`, default 5s).
+    #[arg(long, value_parser = duration_arg)]
+    drain_delay: Option<Duration>,
+    /// From SIGTERM to exit at most (`chat.shutdown.timeout`, default 30s).
+    #[arg(long, value_parser = duration_arg)]
+    shutdown_timeout: Option<Duration>,
+    /// Serve the built-in demo pages at `/` and `/agent` (`chat.demo.enabled`; default on,
+    /// off under `jwt`): `--demo` or `--demo=false`.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    demo: Option<bool>,
     /// Worker threads of the IO pool (PostgreSQL and Kafka), beside the executors.
     #[arg(long, env = "LIVECHAT_IO_THREADS", default_value_t = 1)]
     io_threads: usize,
@@ -160,13 +177,7 @@ impl ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIVECHAT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs()?;
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
@@ -196,6 +207,29 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(brokers) = &args.kafka_brokers {
         chat.kafka.brokers = Some(brokers.clone());
     }
+    if let Some(on) = args.demo {
+        chat.demo.enabled = Some(on);
+    }
+    if chat.demo.enabled(&chat.security) {
+        tracing::info!(
+            "demo pages at / (customer) and /agent (agent console); --demo=false hides them"
+        );
+        if chat.security.mode() == livechat_gateway::chat::config::SecurityMode::Jwt {
+            // They sign in with development-mode ids, which `jwt` does not believe.
+            tracing::warn!(
+                "chat.demo.enabled under chat.security.mode = jwt: the demo pages cannot sign in"
+            );
+        }
+    }
+    if let Some(d) = args.drain_delay {
+        chat.shutdown.drain_delay = d;
+    }
+    if let Some(t) = args.shutdown_timeout {
+        chat.shutdown.timeout = t;
+    }
+    chat.shutdown.check()?;
+    cfg.drain_delay = chat.shutdown.drain_delay;
+    cfg.close_wait = chat.shutdown.close_wait();
     // Development mode on a public address is refused before anything starts.
     chat.security.check(&cfg.listen)?;
     let executors = cfg
@@ -247,8 +281,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let served = livechat_gateway::serve::serve_until_signal(cfg, Arc::new(app));
-    // Every executor has stopped: the IO services drain what is queued, flush, and end.
-    let grace = chat.database.statement_timeout + FLUSH_AT_STOP + Duration::from_secs(1);
+    // Every executor has stopped: the IO services drain what is queued, flush, and end, within
+    // what the shutdown timeout leaves.
+    let left = match &served {
+        Ok(signalled) => chat.shutdown.timeout.saturating_sub(signalled.elapsed()),
+        Err(_) => chat.shutdown.timeout,
+    };
+    let grace = (chat.database.statement_timeout + FLUSH_AT_STOP + Duration::from_secs(1))
+        .min(left.saturating_sub(Duration::from_millis(500)));
     let drained = io.shutdown(grace);
     tracing::info!(
         drained,
@@ -258,4 +298,31 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     served?;
     Ok(())
+}
+
+/// Logs to stderr, filtered by `LIVECHAT_LOG` (a `tracing` filter, default `info`), as text or,
+/// with `LIVECHAT_LOG_FORMAT=json`, one JSON object per line with the fields of every enclosing
+/// span (`executor{id}`, `conn{peer}`) for log pipelines.
+fn init_logs() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIVECHAT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("LIVECHAT_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("" | "text") => builder.init(),
+        Ok("json") => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+        Ok(other) => anyhow::bail!("LIVECHAT_LOG_FORMAT={other:?}: use text or json"),
+    }
+    Ok(())
+}
+
+/// A duration flag: `humantime` (`5s`, `250ms`, `1m`) or plain milliseconds.
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    livechat_gateway::chat::config::parse_duration(s)
+        .ok_or_else(|| format!("invalid duration {s:?} (use 250ms, 5s, 1m)"))
 }

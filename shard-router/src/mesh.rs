@@ -113,6 +113,12 @@ impl<M: Send> MeshPort<M> {
         })
     }
 
+    /// Messages waiting in `of`'s mailbox now (0 for an executor the node does not have).
+    /// Takes the channel's lock: for a scrape, not for a hot path.
+    pub fn mailbox_depth(&self, of: ExecutorId) -> usize {
+        self.peers.get(of.index()).map_or(0, flume::Sender::len)
+    }
+
     /// This executor's inbox.
     pub fn inbox(&self) -> &flume::Receiver<M> {
         &self.inbox
@@ -153,6 +159,17 @@ mod tests {
         assert_eq!(ports[0].try_send(to, 2), Err(RouterError::Full(to)));
         assert_eq!(ports[0].counters().snapshot().mesh_full, 1);
         assert_eq!(ports[1].inbox().try_recv(), Ok(1));
+    }
+
+    #[test]
+    fn mailbox_depth_counts_waiting_messages() {
+        let ports = Mesh::build::<u8>(2, 4, Arc::default());
+        let to = ports[1].me();
+        assert_eq!(ports[0].mailbox_depth(to), 0);
+        assert!(ports[0].try_send(to, 1).is_ok());
+        assert!(ports[1].try_send(to, 2).is_ok());
+        assert_eq!(ports[0].mailbox_depth(to), 2);
+        assert_eq!(ports[1].mailbox_depth(ExecutorId(9)), 0);
     }
 
     #[test]

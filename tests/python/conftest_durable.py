@@ -157,6 +157,9 @@ def start_livechat(
     # (tested in tests/tests/http_hardening.rs).
     cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--executors", str(executors), "--config", str(config_file),
            "--max-connections-per-ip", "0", "--rest-rate", "0"]
+    if "--drain-delay" not in extra_args:
+        # No drain delay on SIGTERM: no balancer watches /readyz here (test_drain.py sets one).
+        cmd += ["--drain-delay", "0ms"]
     if redis_url:
         cmd += ["--redis-url", redis_url]
     if database_url:

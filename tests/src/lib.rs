@@ -78,7 +78,9 @@ impl Server {
     pub fn livechat(args: &[&str]) -> anyhow::Result<Server> {
         let bin = livechat_binary()?;
         let mut cmd = Command::new(&bin);
-        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        // No drain delay on SIGTERM: no balancer watches `/readyz` in these tests.
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--drain-delay", "0ms"])
+            .args(args);
         Server::spawn(cmd, &bin, args)
     }
 
@@ -91,7 +93,7 @@ impl Server {
         cmd.arg("-c")
             .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
             .arg(&bin)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--drain-delay", "0ms"])
             .args(args);
         Server::spawn(cmd, &bin, args)
     }

@@ -25,15 +25,21 @@ impl Chat {
         if a.is_empty() {
             return;
         }
+        // Every committed step passes here once, on the executor that committed it.
+        self.node.metrics().messages_stored(a.messages.len());
         self.publish(id, meta, a);
         // A backend that publishes (Redis) already sent the room events and the queue ping
         // with the commit; every node, this one included, delivers them from its subscription.
         if self.store().publishes() {
+            let pings = usize::from(a.queue_changed);
+            self.node
+                .metrics()
+                .pubsub_published(a.messages.len() + a.notices.len() + pings);
             return;
         }
         let room = room(id);
         for m in &a.messages {
-            let _ = self.io.to(&room).emit("chat:message", &Json(m));
+            let _ = self.io.to(&room).counted().emit("chat:message", &Json(m));
         }
         if let Some(meta) = meta {
             for &kind in &a.notices {
@@ -109,6 +115,7 @@ impl Chat {
             for m in &backlog {
                 let _ = s.emit("chat:message", &Json(m));
             }
+            node.metrics().delivered(backlog.len());
         })?;
         Ok(())
     }

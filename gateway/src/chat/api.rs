@@ -22,8 +22,9 @@ use super::wire::{Json, WireType};
 use crate::error::GatewayError;
 use crate::http::{query_param, RequestHead, Response};
 
+/// What serves a path of [`ROUTES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     Conversations,
     Conversation,
     Queue,
@@ -34,55 +35,95 @@ enum Route {
     AgentMessages,
     AgentClose,
     Metrics,
+    OpenApi,
 }
+
+/// Every route of the router: path (matchit syntax, as in OpenAPI), what serves it, and the
+/// methods it answers. The router is built from this table alone and a method not listed here
+/// is 405 before any handler runs, so nothing can be served without a row here — and
+/// `openapi::tests` holds these rows equal to the paths and methods of `docs/openapi.json`.
+pub(crate) const ROUTES: &[(&str, Route, &[&str])] = &[
+    ("/api/conversations", Route::Conversations, &["POST"]),
+    (
+        "/api/conversations/{id}",
+        Route::Conversation,
+        &["GET", "DELETE"],
+    ),
+    ("/api/conversations/{id}/queue", Route::Queue, &["POST"]),
+    (
+        "/api/conversations/{id}/messages",
+        Route::Messages,
+        &["GET", "POST"],
+    ),
+    ("/api/agent/queue", Route::AgentQueue, &["GET"]),
+    (
+        "/api/agent/conversations",
+        Route::AgentConversations,
+        &["GET"],
+    ),
+    (
+        "/api/agent/conversations/{id}/accept",
+        Route::Accept,
+        &["POST"],
+    ),
+    (
+        "/api/agent/conversations/{id}/messages",
+        Route::AgentMessages,
+        &["GET"],
+    ),
+    (
+        "/api/agent/conversations/{id}/close",
+        Route::AgentClose,
+        &["POST"],
+    ),
+    ("/api/openapi.json", Route::OpenApi, &["GET"]),
+    ("/metrics", Route::Metrics, &["GET"]),
+];
 
 /// The `/api` router of one executor.
 #[derive(Debug)]
 pub struct Api {
-    router: matchit::Router<Route>,
+    router: matchit::Router<(Route, &'static [&'static str])>,
 }
 
 impl Default for Api {
     fn default() -> Self {
         let mut router = matchit::Router::new();
-        for (path, route) in [
-            ("/api/conversations", Route::Conversations),
-            ("/api/conversations/{id}", Route::Conversation),
-            ("/api/conversations/{id}/queue", Route::Queue),
-            ("/api/conversations/{id}/messages", Route::Messages),
-            ("/api/agent/queue", Route::AgentQueue),
-            ("/api/agent/conversations", Route::AgentConversations),
-            ("/api/agent/conversations/{id}/accept", Route::Accept),
-            (
-                "/api/agent/conversations/{id}/messages",
-                Route::AgentMessages,
-            ),
-            ("/api/agent/conversations/{id}/close", Route::AgentClose),
-            ("/metrics", Route::Metrics),
-        ] {
-            let _ = router.insert(path, route);
+        for &(path, route, methods) in ROUTES {
+            let _ = router.insert(path, (route, methods));
         }
         Self { router }
     }
 }
 
 impl Api {
-    /// Whether `path` is one of ours.
+    /// Whether `path` is one of ours (the demo's pages included).
     pub fn matches(&self, path: &str) -> bool {
-        self.router.at(path).is_ok()
+        super::demo::is_demo_path(path) || self.router.at(path).is_ok()
     }
 
     /// Serves a request.
     pub async fn serve(&self, chat: Rc<Chat>, req: RequestHead, body: Vec<u8>) -> Response {
+        // The demo pages are no part of the contract, so not in its route table (404 when off).
+        if super::demo::is_demo_path(&req.path) {
+            return super::demo::serve(chat.config(), &req);
+        }
         let Ok(m) = self.router.at(&req.path) else {
             return Response::not_found(&req.path);
         };
-        let route = *m.value;
+        let (route, methods) = *m.value;
+        if !methods.contains(&req.method.as_str()) {
+            // RFC 9110: a 405 names the methods the resource has.
+            let e = method_not_allowed(&req);
+            return Response::json(e.status(), e.api_body(now()))
+                .with_header("Allow", methods.join(", "));
+        }
         let id = m.params.get("id").map(str::to_owned).unwrap_or_default();
         let checked = match m.params.get("id") {
             Some(id) => input::conversation_id(id),
             None => Ok(()),
         }
+        .and_then(|()| identity_headers(&req))
         .and_then(|()| input::json_depth(&body, chat.config().limits.max_json_depth));
         let result = match checked {
             Ok(()) => handle(&chat, route, id, &req, &body).await,
@@ -142,6 +183,38 @@ fn after_param(req: &RequestHead) -> Result<Option<u64>, GatewayError> {
                 .map_err(|_| GatewayError::BadRequest("after must be a seq number".into()))
         })
         .transpose()
+}
+
+/// The headers that say who calls (see `auth::rest_credentials`).
+const IDENTITY_HEADERS: [&str; 6] = [
+    "authorization",
+    "x-auth-token",
+    "x-participant-id",
+    "x-agent-id",
+    "x-participant-name",
+    "x-device-fingerprint",
+];
+
+/// Refuses an identity header that is not text (bytes past ASCII) or, when it names someone,
+/// not of the shape of what it names — whether or not this request ends up reading it (a body
+/// id wins over `X-Agent-Id`, `X-Participant-Id` over the fingerprint). Read as absent, a
+/// malformed one would silently make a named caller anonymous (found by schemathesis).
+fn identity_headers(req: &RequestHead) -> Result<(), GatewayError> {
+    for name in IDENTITY_HEADERS {
+        for v in req.headers.get_all(name) {
+            let v = v.to_str().map(str::trim).map_err(|_| {
+                GatewayError::BadRequest(format!("the {name} header must be visible ASCII"))
+            })?;
+            match name {
+                _ if v.is_empty() => {}
+                "x-participant-id" | "x-agent-id" => input::participant_id(v)?,
+                "x-device-fingerprint" => input::participant_id(&format!("anon-{v}"))?,
+                "x-participant-name" => input::display_name(v)?,
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn header(req: &RequestHead, name: &str) -> Option<String> {
@@ -255,6 +328,10 @@ async fn handle(
                 .get("displayName")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned);
+            // A name whether or not `X-Participant-Name` overrides it (found by schemathesis).
+            if let Some(n) = &name {
+                input::display_name(n)?;
+            }
             let creds = Credentials {
                 starting: true,
                 ..rest_credentials(req, "customer", None, name)
@@ -443,11 +520,9 @@ async fn handle(
             access::authorize(&who, Action::Read, &meta)?;
             ok(&page.messages)
         }
-        (Route::Metrics, &Method::GET) => Ok(Response::new(
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            super::metrics::render(chat).into_bytes(),
-        )),
+        (Route::OpenApi, &Method::GET) => Ok(super::openapi::response()),
+        // Awaits every executor's report (at most `metrics::SCRAPE_DEADLINE`).
+        (Route::Metrics, &Method::GET) => Ok(super::metrics::serve(chat.clone()).await),
         (Route::AgentClose, &Method::POST) => {
             let b: CloseBody = json_body(body, false)?;
             let who = caller(chat, req, "agent", b.agent_id, None)?;

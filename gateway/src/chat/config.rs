@@ -189,6 +189,50 @@ impl Default for SocketConfig {
     }
 }
 
+/// `chat.shutdown.*`: what SIGTERM does (see `serve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// How long the node keeps serving with `/readyz` at 503 before it stops accepting, so
+    /// balancers take it out of rotation first (their probe interval × failures to act, plus
+    /// a margin).
+    #[serde(deserialize_with = "duration")]
+    pub drain_delay: Duration,
+    /// From the signal to the exit, at most: the drain delay, closing sessions and in-flight
+    /// requests, and flushing PostgreSQL writes and Kafka events. Orchestrators' kill timers
+    /// (Kubernetes `terminationGracePeriodSeconds`) must be longer.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_delay: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ShutdownConfig {
+    /// How long executors wait for connections after closing sessions: half of what the
+    /// timeout leaves after the delay (the other half is the IO pool's flush), at least 1 s.
+    pub fn close_wait(&self) -> Duration {
+        (self.timeout.saturating_sub(self.drain_delay) / 2).max(Duration::from_secs(1))
+    }
+
+    /// Refuses a timeout that leaves no time after the drain delay.
+    pub fn check(&self) -> Result<(), ChatError> {
+        if self.timeout <= self.drain_delay + Duration::from_secs(1) {
+            return Err(ChatError::Config(format!(
+                "chat.shutdown.timeout ({:?}) must exceed chat.shutdown.drain-delay ({:?}) by more than 1s",
+                self.timeout, self.drain_delay
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// All `chat.*` settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
@@ -215,6 +259,10 @@ pub struct ChatConfig {
     pub socket: SocketConfig,
     /// `chat.limits`.
     pub limits: LimitsConfig,
+    /// `chat.demo` (the built-in demo pages).
+    pub demo: super::demo::DemoConfig,
+    /// `chat.shutdown`.
+    pub shutdown: ShutdownConfig,
 }
 
 /// Tables nested inside a section, reachable from the environment as `SECTION_SUB_KEY`.
@@ -355,6 +403,36 @@ mod tests {
         assert!(
             ChatConfig::parse("[chat.queue]\nmax-wait = \"soon\"\n", std::iter::empty()).is_err()
         );
+    }
+
+    #[test]
+    fn shutdown_settings_from_env_and_their_check() {
+        let env = [
+            (
+                "LIVECHAT_CHAT_SHUTDOWN_DRAIN_DELAY".to_owned(),
+                "2s".to_owned(),
+            ),
+            (
+                "LIVECHAT_CHAT_SHUTDOWN_TIMEOUT".to_owned(),
+                "12s".to_owned(),
+            ),
+        ];
+        let c = ChatConfig::parse("", env.into_iter()).unwrap();
+        assert_eq!(c.shutdown.drain_delay, Duration::from_secs(2));
+        assert_eq!(c.shutdown.timeout, Duration::from_secs(12));
+        assert!(c.shutdown.check().is_ok());
+        // Half of what the timeout leaves after the delay; the other half is the IO flush.
+        assert_eq!(c.shutdown.close_wait(), Duration::from_secs(5));
+        let d = ShutdownConfig::default();
+        assert_eq!(
+            (d.drain_delay, d.timeout),
+            (Duration::from_secs(5), Duration::from_secs(30))
+        );
+        let tight = ShutdownConfig {
+            drain_delay: Duration::from_secs(5),
+            timeout: Duration::from_secs(6),
+        };
+        assert!(tight.check().is_err());
     }
 
     #[test]

@@ -30,6 +30,7 @@ use super::store::Store;
 use super::turns::Turns;
 use super::wire::{Joined, Json};
 use crate::error::GatewayError;
+use crate::metrics::AcceptOutcome;
 use crate::runtime::Node;
 use crate::socketio::Io;
 
@@ -165,6 +166,11 @@ impl Chat {
         &self.io
     }
 
+    /// PostgreSQL and the event sink.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     /// The backend.
     pub fn store(&self) -> &Store {
         &self.store
@@ -289,9 +295,18 @@ impl Chat {
         .await?
     }
 
-    /// Runs a lifecycle command on the conversation's owner.
+    /// Runs a lifecycle command on the conversation's owner. An accept's outcome is counted
+    /// here, on the executor that answers the agent.
     pub async fn command(&self, id: String, cmd: Command) -> Result<Executed, GatewayError> {
-        self.run(id, Box::new(move |_| Ok(Some(cmd.clone())))).await
+        let accept = matches!(cmd, Command::Accept { .. });
+        let out = self.run(id, Box::new(move |_| Ok(Some(cmd.clone())))).await;
+        if accept {
+            let status = out.as_ref().map_or_else(GatewayError::status, |_| 200);
+            if let Some(outcome) = AcceptOutcome::of_status(status) {
+                self.node.metrics().accepted(outcome);
+            }
+        }
+        out
     }
 
     /// Stores a message (`Command::Send`) whose sender needs nothing from the conversation: on
@@ -493,6 +508,7 @@ impl Chat {
                 let _ = socket.emit("chat:message", &Json(m));
                 sent_up_to = m.seq;
             }
+            self.node.metrics().delivered(page.messages.len());
             Ok(meta)
         }
         .await;

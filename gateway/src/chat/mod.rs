@@ -19,13 +19,17 @@
 //! - [`ids`]: ids and the clock.
 //! - [`input`]: shapes and sizes of what clients send (ids, names, JSON depth, metadata).
 //! - [`rate`]: the per-socket token bucket over client events.
-//! - [`metrics`]: `GET /metrics` (Prometheus text).
+//! - [`readiness`]: the backends' part of `/readyz`.
+//! - [`metrics`]: `GET /metrics` (Prometheus text; every executor's counters, summed).
+//! - [`demo`]: the built-in demo pages (`/`, `/agent`), outside the REST route table.
+//! - [`openapi`]: `GET /api/openapi.json`, the REST API's description (`docs/openapi.json`).
 //! - [`wire`]: the JSON spelling of the domain's types (the contract's field names).
 
 pub mod announce;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod exec;
 pub mod fanout;
@@ -33,7 +37,9 @@ pub mod housekeeping;
 pub mod ids;
 pub mod input;
 pub mod metrics;
+pub mod openapi;
 pub mod rate;
+pub mod readiness;
 pub mod socket;
 pub mod socket_ctx;
 pub mod store;
@@ -246,6 +252,10 @@ impl EngineApp for ChatLocal {
 impl LocalApp for ChatLocal {
     fn on_remote(&self, msg: Remote) {
         self.sio.on_remote(msg);
+    }
+
+    fn readiness(self: Rc<Self>) -> crate::runtime::Readiness {
+        Box::pin(readiness::check(self.chat.clone()))
     }
 
     fn http(

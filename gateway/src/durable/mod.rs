@@ -119,6 +119,14 @@ impl Durable {
         &self.stats
     }
 
+    /// Whether the database answers a `SELECT 1` within the statement and acquire timeouts
+    /// (`/readyz`).
+    pub async fn ping(&self) -> Result<(), GatewayError> {
+        let (reply, rx) = flume::bounded(1);
+        self.send_read(ReadReq::Ping { reply })?;
+        answer(rx).await
+    }
+
     fn send_write(&self, req: WriteReq) -> Result<(), GatewayError> {
         self.writes.try_send(req).map_err(|e| match e {
             flume::TrySendError::Full(_) => {

@@ -4,6 +4,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::metrics::SharedHistogram;
+
 /// Counters of the PostgreSQL service.
 #[derive(Debug, Default)]
 pub struct DurableStats {
@@ -27,6 +29,8 @@ pub struct DurableStats {
     pub reads: AtomicU64,
     /// Failed reads.
     pub read_errors: AtomicU64,
+    /// How long each statement took (writes, reverts, touches, reads), failed ones included.
+    pub latency: SharedHistogram,
 }
 
 /// A copy of [`DurableStats`].
@@ -43,6 +47,7 @@ pub struct DurableSnapshot {
     pub touches_dropped: u64,
     pub reads: u64,
     pub read_errors: u64,
+    pub latency: crate::metrics::Histogram,
 }
 
 impl DurableStats {
@@ -59,6 +64,7 @@ impl DurableStats {
             touches_dropped: self.touches_dropped.load(Relaxed),
             reads: self.reads.load(Relaxed),
             read_errors: self.read_errors.load(Relaxed),
+            latency: self.latency.snapshot(),
         }
     }
 }

@@ -71,6 +71,11 @@ pub enum ReadReq {
         /// The answer.
         reply: flume::Sender<Result<Vec<ConversationMetadata>, String>>,
     },
+    /// `SELECT 1`: whether the database answers (`/readyz`).
+    Ping {
+        /// The answer.
+        reply: flume::Sender<Result<(), String>>,
+    },
 }
 
 /// How long the pool side waits for one statement before answering an error itself (the
@@ -110,7 +115,9 @@ pub async fn run_writer(
                 written_version,
                 reply,
             }) => {
+                let began = std::time::Instant::now();
                 let r = revert(&pool, &id, before.as_deref(), written_version, wait).await;
+                stats.latency.observe(began.elapsed());
                 if let Err(e) = &r {
                     stats.write_errors.fetch_add(1, Relaxed);
                     tracing::warn!(conversation = %id, error = %e, "could not revert a durable write; the next transition rewrites the row");
@@ -153,6 +160,7 @@ fn take_batch(waiting: &mut VecDeque<WriteReq>, max: usize) -> Vec<Pending> {
 
 async fn upsert(pool: &PgPool, batch: Vec<Pending>, stats: &DurableStats, wait: Duration) {
     let rows: Vec<Value> = batch.iter().map(|(c, _)| row::to_json(c)).collect();
+    let began = std::time::Instant::now();
     let result = tokio::time::timeout(
         wait,
         sqlx::query_as::<_, (String, bool, Option<i64>)>(row::UPSERT)
@@ -160,6 +168,7 @@ async fn upsert(pool: &PgPool, batch: Vec<Pending>, stats: &DurableStats, wait: 
             .fetch_all(pool),
     )
     .await;
+    stats.latency.observe(began.elapsed());
     let lines = match result {
         Ok(Ok(lines)) => lines,
         Ok(Err(e)) => return fail(batch, stats, e.to_string()),
@@ -229,8 +238,16 @@ pub async fn run_readers(
     while let Some(req) = stop.next(&rx).await {
         let (pool, stats) = (pool.clone(), stats.clone());
         tokio::spawn(async move {
+            if let ReadReq::Ping { reply } = req {
+                // Not a read of the table: not counted with them.
+                let _ = reply.send(ping(&pool, wait).await);
+                return;
+            }
             stats.reads.fetch_add(1, Relaxed);
+            let began = std::time::Instant::now();
+            let _timed = Timed(&stats.latency, began);
             match req {
+                ReadReq::Ping { .. } => {}
                 ReadReq::Get { id, reply } => {
                     let r = tokio::time::timeout(
                         wait,
@@ -277,6 +294,25 @@ pub async fn run_readers(
                 }
             }
         });
+    }
+}
+
+/// Observes the time since it was made into a histogram when dropped (a read's task, whichever
+/// way it ends).
+struct Timed<'a>(&'a crate::metrics::SharedHistogram, std::time::Instant);
+
+impl Drop for Timed<'_> {
+    fn drop(&mut self) {
+        self.0.observe(self.1.elapsed());
+    }
+}
+
+/// `SELECT 1` within `wait` (a pooled connection, so it also proves the pool can connect).
+async fn ping(pool: &PgPool, wait: Duration) -> Result<(), String> {
+    match tokio::time::timeout(wait, sqlx::query("SELECT 1").execute(pool)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {wait:?}")),
     }
 }
 
@@ -345,7 +381,10 @@ async fn write_touches(
     let write = sqlx::query(row::TOUCH)
         .bind(Value::Array(rows))
         .execute(pool);
-    match tokio::time::timeout(wait, write).await {
+    let began = std::time::Instant::now();
+    let result = tokio::time::timeout(wait, write).await;
+    stats.latency.observe(began.elapsed());
+    match result {
         Ok(Ok(_)) => {
             stats
                 .touches_written

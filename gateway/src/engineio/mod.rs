@@ -53,13 +53,22 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// An Engine.IO server for this executor, handing sessions to `app`.
+    /// Registers itself on `node` as a `Weak<Engine>` (the metrics scrape finds it there; weak,
+    /// because the engine already holds the node).
     pub fn new(node: Rc<Node>, app: Rc<dyn EngineApp>) -> Rc<Self> {
-        Rc::new(Self {
-            node,
+        let engine = Rc::new(Self {
+            node: node.clone(),
             sessions: RefCell::new(HashMap::new()),
             client_closed: RefCell::new(ClosedSids::default()),
             app,
-        })
+        });
+        node.set_extension(Rc::new(Rc::downgrade(&engine)));
+        engine
+    }
+
+    /// The engine of the executor that owns `node`, if it still runs.
+    pub fn current(node: &Node) -> Option<Rc<Engine>> {
+        node.extension::<std::rc::Weak<Engine>>()?.upgrade()
     }
 
     /// Settings.
@@ -80,6 +89,17 @@ impl Engine {
     /// Number of open sessions on this executor.
     pub fn session_count(&self) -> usize {
         self.sessions.borrow().len()
+    }
+
+    /// Open sessions on this executor by their current transport: `(polling, websocket)`.
+    /// Walks the sessions: for a scrape, not for a hot path.
+    pub fn sessions_by_transport(&self) -> (usize, usize) {
+        let sessions = self.sessions.borrow();
+        let ws = sessions
+            .values()
+            .filter(|s| s.transport() == Transport::WebSocket)
+            .count();
+        (sessions.len() - ws, ws)
     }
 
     /// Remembers that the client closed polling session `sid` while no GET was parked.

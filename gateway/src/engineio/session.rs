@@ -295,8 +295,12 @@ impl Session {
         tracing::debug!(sid = %self.sid, reason = reason.as_str(), "session closed");
         let parked = self.parked_get.borrow_mut().take();
         if let Some(tx) = parked {
-            // A client-sent close gets a noop (it already knows); anything else tells it.
-            let body = if reason == CloseReason::TransportClose {
+            // A client-sent close gets a noop (it already knows); so does a node shutting down,
+            // whose clients must take it for a lost transport and reconnect elsewhere (their
+            // next request fails), as WebSocket clients do on its bare close frame — a close
+            // packet would tell some clients (python-socketio) not to come back. Anything
+            // else is told.
+            let body = if matches!(reason, CloseReason::TransportClose | CloseReason::Shutdown) {
                 b"6"
             } else {
                 b"1"

@@ -20,9 +20,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
 };
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, Message};
 
 use super::file::each_line;
+use super::probe::KafkaProbe;
 use super::stats::EventStats;
 use super::KafkaConfig;
 use crate::error::GatewayError;
@@ -45,8 +46,17 @@ impl ProducerContext for Reports {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
-            Ok(_) => {
+            Ok(m) => {
                 self.stats.delivered.fetch_add(1, Relaxed);
+                // librdkafka stamped the record (CreateTime) when it was produced: no clock
+                // read and no opaque per record to carry a start instant.
+                if let Some(at) = m.timestamp().to_millis() {
+                    let now = crate::chat::ids::now().millis();
+                    let took = u64::try_from(now.saturating_sub(at)).unwrap_or(0);
+                    self.stats
+                        .kafka_latency
+                        .observe(Duration::from_millis(took));
+                }
             }
             Err((e, _)) => {
                 if matches!(
@@ -55,6 +65,7 @@ impl ProducerContext for Reports {
                 ) {
                     self.stalled.store(true, Relaxed);
                 }
+                self.stats.kafka_errors.fetch_add(1, Relaxed);
                 self.stats.drop_records(1, &format!("not delivered: {e}"))
             }
         }
@@ -63,7 +74,8 @@ impl ProducerContext for Reports {
 
 /// The producer and what it needs to run.
 pub struct KafkaSink {
-    producer: ThreadedProducer<Reports>,
+    producer: Arc<ThreadedProducer<Reports>>,
+    probe: Arc<KafkaProbe>,
     stats: Arc<EventStats>,
     stalled: Arc<AtomicBool>,
     config: ClientConfig,
@@ -82,7 +94,12 @@ fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig, GatewayError> {
 
 impl KafkaSink {
     /// The producer for `cfg` (connects in the background; a bad setting stops the start).
-    pub fn new(cfg: &KafkaConfig, stats: Arc<EventStats>) -> Result<Self, GatewayError> {
+    /// `probe` is told about every producer this sink builds.
+    pub fn new(
+        cfg: &KafkaConfig,
+        stats: Arc<EventStats>,
+        probe: Arc<KafkaProbe>,
+    ) -> Result<Self, GatewayError> {
         let mut config = client_config(cfg)?;
         config
             .set("enable.idempotence", "true")
@@ -93,9 +110,11 @@ impl KafkaSink {
                 cfg.message_timeout.as_millis().max(1).to_string(),
             );
         let stalled = Arc::new(AtomicBool::new(false));
-        let producer = Self::producer(&config, &stats, &stalled)?;
+        let producer = Arc::new(Self::producer(&config, &stats, &stalled)?);
+        probe.install(Some(producer.clone()));
         Ok(Self {
             producer,
+            probe,
             stats,
             stalled,
             config,
@@ -128,6 +147,8 @@ impl KafkaSink {
             }
         };
         self.stalled.store(false, Relaxed);
+        let fresh = Arc::new(fresh);
+        self.probe.install(Some(fresh.clone()));
         let old = std::mem::replace(&mut self.producer, fresh);
         tracing::warn!("Kafka records timed out: producer rebuilt");
         // Dropping a producer joins its threads: not on a runtime worker.
@@ -151,6 +172,7 @@ impl KafkaSink {
                     }
                     _ => "the producer refused the record",
                 };
+                self.stats.kafka_errors.fetch_add(1, Relaxed);
                 self.stats.drop_records(1, why);
             }
         });
@@ -174,6 +196,7 @@ impl KafkaSink {
             // The producer lingers anyway; let the next events gather without waking us.
             stop.pause(super::GATHER).await;
         }
+        self.probe.install(None);
         let (producer, wait) = (self.producer, cfg.message_timeout.min(FLUSH_AT_STOP));
         let flushed = tokio::task::spawn_blocking(move || producer.flush(wait)).await;
         match flushed {

@@ -10,12 +10,14 @@
 //!
 //! - [`config`]: `chat.kafka.*`, `chat.events.*`.
 //! - [`kafka`]: the rdkafka producer (idempotent, compressed, lingering) and topic creation.
+//! - [`probe`]: whether the brokers answer (`/readyz`).
 //! - [`file`]: the JSONL sink.
 //! - [`stats`]: published / delivered / dropped.
 
 pub mod config;
 pub mod file;
 pub mod kafka;
+pub mod probe;
 pub mod stats;
 
 #[cfg(test)]
@@ -46,6 +48,7 @@ pub struct Events {
     tx: Option<flume::Sender<ChatEvent>>,
     stats: Arc<EventStats>,
     listener: Option<Arc<dyn EventListener + Send + Sync>>,
+    probe: Option<Arc<probe::KafkaProbe>>,
     /// Stops the sink (closing the channel lets it flush and end).
     kind: &'static str,
 }
@@ -70,9 +73,12 @@ impl Events {
         let stats = Arc::new(EventStats::default());
         let (tx, rx) = flume::bounded(events.buffer.max(1));
         if kafka.brokers.is_some() {
-            let sink = kafka::KafkaSink::new(kafka, stats.clone())?;
+            let probe = probe::KafkaProbe::new(kafka.lifecycle_topic.clone(), io.handle().clone());
+            let sink = kafka::KafkaSink::new(kafka, stats.clone(), probe.clone())?;
             io.spawn_service(sink.run(kafka.clone(), rx, io.stop_signal()));
-            return Ok(Self::with(Some(tx), stats, "kafka"));
+            let mut events = Self::with(Some(tx), stats, "kafka");
+            events.probe = Some(probe);
+            return Ok(events);
         }
         if let Some(path) = &events.file {
             let file = file::open(path)?;
@@ -103,6 +109,7 @@ impl Events {
             tx,
             stats,
             listener: None,
+            probe: None,
             kind,
         }
     }
@@ -129,6 +136,11 @@ impl Events {
     /// The counters.
     pub fn stats(&self) -> &Arc<EventStats> {
         &self.stats
+    }
+
+    /// Whether the Kafka brokers answer (`None`: no Kafka configured).
+    pub async fn probe(&self) -> Option<Result<(), String>> {
+        Some(self.probe.as_ref()?.check().await)
     }
 }
 

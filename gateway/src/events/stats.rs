@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::metrics::SharedHistogram;
+
 /// Counters of the event sink.
 #[derive(Debug, Default)]
 pub struct EventStats {
@@ -14,6 +16,12 @@ pub struct EventStats {
     pub delivered: AtomicU64,
     /// Events or records given up.
     pub dropped: AtomicU64,
+    /// Records the broker did not take: refused by the producer or not delivered (Kafka only;
+    /// a subset of `dropped`).
+    pub kafka_errors: AtomicU64,
+    /// From produce to delivery report, per delivered record (Kafka only; the record's
+    /// CreateTime, stamped by librdkafka, to the report: millisecond resolution).
+    pub kafka_latency: SharedHistogram,
     /// When the last drop warning was logged (milliseconds since the epoch).
     last_warning: AtomicU64,
 }
@@ -25,6 +33,8 @@ pub struct EventSnapshot {
     pub published: u64,
     pub delivered: u64,
     pub dropped: u64,
+    pub kafka_errors: u64,
+    pub kafka_latency: crate::metrics::Histogram,
 }
 
 impl EventStats {
@@ -34,6 +44,8 @@ impl EventStats {
             published: self.published.load(Relaxed),
             delivered: self.delivered.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
+            kafka_errors: self.kafka_errors.load(Relaxed),
+            kafka_latency: self.kafka_latency.snapshot(),
         }
     }
 

@@ -8,10 +8,11 @@
 //! first byte of a head has arrived the whole head must arrive within `head_timeout`, and the
 //! body within `body_timeout` of the end of the head — overall deadlines, not timers restarted
 //! by every byte, so trickling a byte now and then (slowloris) does not keep a connection. A
-//! missed deadline is answered 408 and closes the connection. Every request but `/healthz`
-//! takes a token from its client address's bucket (`rate_limit`), a connection over its
-//! address's connection cap is answered 429 (`conn_limit`), and when CORS origins are
-//! configured an Engine.IO request from a browser origin not in the list is refused (403).
+//! missed deadline is answered 408 and closes the connection. Every request but the probes
+//! (`/healthz`, `/readyz`) takes a token from its client address's bucket (`rate_limit`), a
+//! connection over its address's connection cap is answered 429 (`conn_limit`), and when CORS
+//! origins are configured an Engine.IO request from a browser origin not in the list is
+//! refused (403).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -26,13 +27,14 @@ use tracing::Instrument;
 use super::client_ip::{client_ip, limit_key};
 use super::conn_limit::{ConnLimits, ConnSlot};
 use super::rate_limit::{retry_after_secs, RateLimiter};
+use super::readiness;
 use super::request::{parse_head, BodyFraming, ChunkedDecoder, RequestHead, MAX_HEAD};
 use super::{query_param, Response};
 use crate::engineio::polling::{self, PollKind, PollReply, PollRequest};
 use crate::engineio::websocket::{self, WsRequest};
 use crate::engineio::{Engine, Handshake, Transport};
 use crate::error::{EngineErrorCode, GatewayError};
-use crate::runtime::{handoff, LocalApp, MeshMsg, Node, ResponseFuture};
+use crate::runtime::{handoff, LocalApp, MeshMsg, Node, NodeHealth, ResponseFuture};
 use livechat_shard_router::Counters;
 
 /// How long an idle keep-alive connection stays open (between requests: no byte of the next
@@ -44,10 +46,20 @@ const READ_CHUNK: usize = 2048;
 
 /// What a path is routed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     Health,
+    Ready,
     Engine,
 }
+
+/// The HTTP layer's own routes beside Engine.IO's (at the configurable `path`): path, what
+/// serves it, the methods `docs/openapi.json` describes (a probe answers any method: balancers
+/// differ). The router takes these paths from this table only, so `chat::openapi::tests` sees
+/// every one the description must have.
+pub(crate) const HTTP_ROUTES: &[(&str, Route, &[&str])] = &[
+    ("/healthz", Route::Health, &["GET"]),
+    ("/readyz", Route::Ready, &["GET"]),
+];
 
 /// The per-executor HTTP front door: routes and the Engine.IO server behind them.
 ///
@@ -56,6 +68,7 @@ pub struct HttpContext {
     node: Rc<Node>,
     engine: Rc<Engine>,
     app: Rc<dyn LocalApp>,
+    health: Arc<NodeHealth>,
     router: matchit::Router<Route>,
     limits: Arc<ConnLimits>,
     rate: RefCell<RateLimiter>,
@@ -74,6 +87,7 @@ impl HttpContext {
         engine: Rc<Engine>,
         app: Rc<dyn LocalApp>,
         limits: Arc<ConnLimits>,
+        health: Arc<NodeHealth>,
     ) -> Rc<Self> {
         let mut router = matchit::Router::new();
         let path = node.config().path.clone();
@@ -81,12 +95,15 @@ impl HttpContext {
         // Both spellings, like the reference server's prefix match.
         let _ = router.insert(format!("{trimmed}/"), Route::Engine);
         let _ = router.insert(trimmed, Route::Engine);
-        let _ = router.insert("/healthz", Route::Health);
+        for &(path, route, _) in HTTP_ROUTES {
+            let _ = router.insert(path, route);
+        }
         let rate = RateLimiter::new(node.config().rest_rate, node.config().rest_burst);
         Rc::new(Self {
             node,
             engine,
             app,
+            health,
             router,
             limits,
             rate: RefCell::new(rate),
@@ -99,11 +116,11 @@ impl HttpContext {
     }
 
     /// Takes a token for this request from its client address's bucket; `Some`: the 429.
-    /// `/healthz` is exempt: it is constant work, and the balancer probing it must keep
-    /// seeing the node up.
+    /// `/healthz` and `/readyz` are exempt: they are cheap, and the balancer probing them must
+    /// keep seeing the node as it is.
     fn over_rate(&self, head: &RequestHead, peer: SocketAddr) -> Option<Response> {
         let mut rate = self.rate.borrow_mut();
-        if !rate.enabled() || head.path == "/healthz" {
+        if !rate.enabled() || head.path == "/healthz" || head.path == "/readyz" {
             return None;
         }
         let ip = client_ip(peer.ip(), &head.headers, self.limits.trusted());
@@ -256,8 +273,8 @@ enum Woke {
     Stopping,
 }
 
-/// Reads until a full head is buffered. `Ok(None)`: the peer closed, went idle between
-/// requests, or the node is stopping. `Err(RequestTimeout)`: the head started but did not
+/// Reads until a full head is buffered. `Ok(None)`: the peer closed (or reset the connection)
+/// between requests, went idle, or the node is stopping. `Err(RequestTimeout)`: the head started but did not
 /// complete within `head_timeout`.
 async fn read_head(
     stream: &mut TcpStream,
@@ -307,6 +324,9 @@ async fn read_head(
         )
         .await;
         match woke {
+            // A reset between requests (balancers close idle upstream connections that way)
+            // is a peer going away, not a malformed request: nothing is answered or counted.
+            Woke::Read(Err(_)) if buf.is_empty() => return Ok(None),
             Woke::Read(n) => {
                 if n? == 0 {
                     return Ok(None);
@@ -407,6 +427,7 @@ fn route(ctx: &Rc<HttpContext>, head: &RequestHead, body: Vec<u8>, peer: SocketA
     }
     match route {
         Ok(Route::Health) => Action::Respond(Response::json(200, r#"{"status":"ok"}"#)),
+        Ok(Route::Ready) => Action::App(readiness::respond(ctx.health.clone(), ctx.app.clone())),
         Ok(Route::Engine) => engine_action(ctx, head, body, peer)
             .unwrap_or_else(|e| Action::Respond(Response::engine_error(&e))),
         Err(_) => match ctx.app.clone().http(head.clone(), body, peer) {

@@ -8,6 +8,7 @@
 //! - [`client_ip`]: the address a request is limited by (`X-Forwarded-For` from trusted proxies).
 //! - [`cidr`]: address blocks (trusted proxies).
 //! - [`accept_backoff`]: back-off and bounded logging when `accept` fails.
+//! - [`readiness`]: `/readyz` (draining, executor heartbeats, the application's backends).
 //! - [`peer_closed`]: whether a client already closed a connection (a long-polling GET it gave
 //!   up on before it was read).
 
@@ -18,6 +19,7 @@ pub mod conn;
 pub mod conn_limit;
 pub mod peer_closed;
 pub mod rate_limit;
+pub mod readiness;
 pub mod request;
 pub mod response;
 

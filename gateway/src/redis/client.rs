@@ -171,6 +171,14 @@ impl Redis {
         }
     }
 
+    /// Command round trips and failed requests of every connection of this executor.
+    pub fn command_stats(&self) -> (crate::metrics::Histogram, u64) {
+        match self {
+            Self::Single(c) => (c.latency(), c.errors()),
+            Self::Cluster(c) => c.command_stats(),
+        }
+    }
+
     /// The single connection (tests, connection metrics); `None` on a cluster.
     pub fn single(&self) -> Option<&RedisConn> {
         match self {

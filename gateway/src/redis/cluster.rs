@@ -108,6 +108,17 @@ impl ClusterConn {
         self.inner.refreshes.get()
     }
 
+    /// Command round trips and failed requests of the connections to the current masters (a
+    /// connection dropped with its master takes its share with it).
+    pub fn command_stats(&self) -> (crate::metrics::Histogram, u64) {
+        let mut total = (crate::metrics::Histogram::default(), 0);
+        for c in self.inner.nodes.borrow().values() {
+            total.0.add(&c.latency());
+            total.1 += c.errors();
+        }
+        total
+    }
+
     /// The masters this executor has connections to.
     pub fn node_count(&self) -> usize {
         self.inner.nodes.borrow().len()

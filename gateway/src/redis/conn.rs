@@ -25,6 +25,7 @@ use super::error::Error;
 use super::pubsub::Subscriptions;
 use super::session::{disconnection_push, Session};
 use super::slot::{Expect, Reply};
+use crate::metrics::{Histogram, LocalHistogram};
 
 /// Counters of one connection (all its sessions), for tests and metrics.
 ///
@@ -102,6 +103,8 @@ impl RedisConn {
                     config,
                     tls,
                     stats: Cell::new(ConnStats::default()),
+                    latency: LocalHistogram::default(),
+                    errors: Cell::new(0),
                     handler: RefCell::new(None),
                     subs: RefCell::new(Subscriptions::default()),
                     session: RefCell::new(None),
@@ -169,6 +172,17 @@ impl RedisConn {
         self.shared().stats.get()
     }
 
+    /// Round trips of answered requests (queued → reply read), for `/metrics`.
+    pub fn latency(&self) -> Histogram {
+        self.shared().latency.snapshot()
+    }
+
+    /// Requests that failed: refused (connection down, in-flight bound), timed out, lost with
+    /// the connection, or answered with an error (except `NOSCRIPT`, which is retried).
+    pub fn errors(&self) -> u64 {
+        self.shared().errors.get()
+    }
+
     /// Requests waiting for their replies on the current connection.
     pub fn in_flight(&self) -> usize {
         match &*self.shared().session.borrow() {
@@ -221,6 +235,9 @@ pub(super) struct Shared {
     /// The TLS client configuration, built once (`rediss://` only).
     pub(super) tls: Option<Arc<ClientConfig>>,
     stats: Cell<ConnStats>,
+    /// Round trips, one `Cell` add per reply (this executor's share of the Redis histogram).
+    latency: LocalHistogram,
+    errors: Cell<u64>,
     handler: RefCell<Option<PushHandler>>,
     pub(super) subs: RefCell<Subscriptions>,
     session: RefCell<Option<Rc<Session>>>,
@@ -241,12 +258,26 @@ impl Shared {
         self.stats.set(s);
     }
 
+    /// A request answered `took` after it was queued.
+    pub(super) fn answered(&self, took: Duration) {
+        self.latency.observe(took);
+    }
+
+    /// `n` requests failed (see [`RedisConn::errors`]).
+    pub(super) fn failed(&self, n: u64) {
+        self.errors.set(self.errors.get() + n);
+    }
+
     fn request(
         self: &Rc<Self>,
         expect: Expect,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Reply, Error> {
-        self.session()?.request(expect, encode)
+        let r = self.session().and_then(|s| s.request(expect, encode));
+        if r.is_err() {
+            self.failed(1);
+        }
+        r
     }
 
     /// The live session, or a new one unless a failed attempt's backoff is running.

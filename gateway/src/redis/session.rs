@@ -173,6 +173,8 @@ impl Session {
         }
         let slots = std::mem::take(&mut *self.pending.borrow_mut());
         self.out.borrow_mut().clear();
+        let waiting = slots.iter().filter(|s| !s.is_done()).count();
+        self.shared.failed(waiting as u64);
         for slot in slots {
             slot.complete(Err(err.clone()));
         }
@@ -221,6 +223,12 @@ impl Session {
         match value {
             Some(v) => {
                 self.shared.bump(|s| s.replies += 1);
+                // `last_read` is when the bytes of this reply arrived: no clock read per reply.
+                self.shared
+                    .answered(self.last_read.get().saturating_duration_since(slot.created));
+                if matches!(&v, Value::ServerError(e) if e.code() != "NOSCRIPT") {
+                    self.shared.failed(1);
+                }
                 slot.complete(reply_result(v));
             }
             None => self.shared.bump(|s| s.discarded += 1),
@@ -241,6 +249,9 @@ impl Session {
                         } else if let Some(slot) = pending.pop_front() {
                             drop(pending);
                             self.shared.bump(|s| s.replies += 1);
+                            self.shared.answered(
+                                self.last_read.get().saturating_duration_since(slot.created),
+                            );
                             slot.complete(Ok(Value::Push {
                                 kind: push.kind,
                                 data: push.data,
@@ -276,6 +287,7 @@ impl Session {
             expired += 1;
         }
         if expired > 0 {
+            self.shared.failed(expired);
             self.shared.bump(|s| s.timeouts += expired);
         }
         // While connecting, the connect timeout is the watchdog.

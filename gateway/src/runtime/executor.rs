@@ -9,6 +9,7 @@ use glommio::net::TcpListener;
 use livechat_shard_router::{launch, Counters, LaunchConfig, Launched, Shard};
 use tracing::Instrument;
 
+use super::health::{self, NodeHealth};
 use super::{handoff, listen, unstall, AppFactory, LocalApp, MeshMsg, Node};
 use crate::config::GatewayConfig;
 use crate::engineio::{polling, websocket, Engine, EngineApp};
@@ -17,9 +18,6 @@ use crate::http::accept_backoff::AcceptBackoff;
 use crate::http::conn::{self, HttpContext};
 use crate::http::conn_limit::{Admission, ConnLimits};
 
-/// How long shutdown waits for sessions to flush their close packets.
-const DRAIN: Duration = Duration::from_secs(2);
-
 /// A started gateway.
 #[derive(Debug)]
 pub struct Running {
@@ -27,6 +25,8 @@ pub struct Running {
     pub addrs: Vec<SocketAddr>,
     /// Node-wide counters.
     pub counters: Arc<Counters>,
+    /// Draining flag and executor heartbeats (`/readyz`).
+    pub health: Arc<NodeHealth>,
     stop: Option<flume::Sender<()>>,
     launched: Launched,
 }
@@ -71,10 +71,12 @@ pub fn run(cfg: GatewayConfig, app: Arc<dyn AppFactory>) -> Result<Running, Gate
         pin: cfg.pin,
         ..LaunchConfig::default()
     };
+    let health = NodeHealth::new(launch_cfg.executors);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let launched = {
         let cfg = cfg.clone();
+        let health = health.clone();
         launch(
             &launch_cfg,
             counters.clone(),
@@ -84,6 +86,7 @@ pub fn run(cfg: GatewayConfig, app: Arc<dyn AppFactory>) -> Result<Running, Gate
                     shard,
                     cfg.clone(),
                     limits.clone(),
+                    health.clone(),
                     app.clone(),
                     ready_tx.clone(),
                     stop_rx.clone(),
@@ -107,6 +110,7 @@ pub fn run(cfg: GatewayConfig, app: Arc<dyn AppFactory>) -> Result<Running, Gate
     Ok(Running {
         addrs,
         counters,
+        health,
         stop: Some(stop_tx),
         launched,
     })
@@ -116,6 +120,7 @@ async fn executor_main(
     shard: Shard<MeshMsg>,
     cfg: Arc<GatewayConfig>,
     limits: Arc<ConnLimits>,
+    health: Arc<NodeHealth>,
     factory: Arc<dyn AppFactory>,
     ready: mpsc::Sender<Result<(), String>>,
     stop: flume::Receiver<()>,
@@ -123,7 +128,13 @@ async fn executor_main(
     let node = Node::new(cfg.clone(), shard.port);
     let app = factory.build(&node);
     let engine = Engine::new(node.clone(), app.clone() as Rc<dyn EngineApp>);
-    let http = HttpContext::new(node.clone(), engine.clone(), app.clone(), limits.clone());
+    let http = HttpContext::new(
+        node.clone(),
+        engine.clone(),
+        app.clone(),
+        limits.clone(),
+        health.clone(),
+    );
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
         match TcpListener::bind(addr) {
@@ -137,6 +148,7 @@ async fn executor_main(
     // Keeps glommio 0.9 from sleeping with woken tasks unrun for longer than
     // `unstall::PERIOD` (see there); ends with the node.
     unstall::start(Rc::downgrade(&node));
+    health::start_beating(health, node.executor().index(), Rc::downgrade(&node));
     let inbox = glommio::spawn_local(inbox_loop(node.clone(), engine.clone(), app, limits));
     let accepts: Vec<_> = listeners
         .into_iter()
@@ -149,7 +161,8 @@ async fn executor_main(
     drop(accepts);
     node.begin_shutdown();
     engine.close_all(CloseReason::Shutdown);
-    let deadline = Instant::now() + DRAIN;
+    // In-flight requests finish and sessions flush their close packets, for at most this.
+    let deadline = Instant::now() + cfg.close_wait;
     while node.connections() > 0 && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }

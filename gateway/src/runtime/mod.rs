@@ -4,12 +4,14 @@
 //! - [`mesh_msg`]: what executors send each other.
 //! - [`executor`]: what each executor runs.
 //! - [`listen`]: binding every listen address on every executor (SO_REUSEPORT).
+//! - [`health`]: draining and executor heartbeats, for `/readyz`.
 //! - [`handoff`]: moving a TCP connection to the executor that owns its session.
 //! - [`local_event`]: a tiny executor-local wake-up flag.
 //! - [`unstall`]: a per-executor timer bounding glommio 0.9's "parked with runnable tasks" stall.
 
 pub mod executor;
 pub mod handoff;
+pub mod health;
 pub mod listen;
 pub mod local_event;
 pub mod mesh_msg;
@@ -22,6 +24,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 pub use executor::{run, Running};
+pub use health::NodeHealth;
 pub use local_event::LocalEvent;
 pub use mesh_msg::MeshMsg;
 pub use node::Node;
@@ -53,4 +56,13 @@ pub trait LocalApp: EngineApp {
     ) -> Option<ResponseFuture> {
         None
     }
+
+    /// Checks the application's backends for `/readyz`: one (name, problem) per configured
+    /// backend, `Ok` when it answers. Default: nothing to check.
+    fn readiness(self: Rc<Self>) -> Readiness {
+        Box::pin(async { Vec::new() })
+    }
 }
+
+/// What [`LocalApp::readiness`] resolves to.
+pub type Readiness = Pin<Box<dyn Future<Output = Vec<(&'static str, Result<(), String>)>>>>;

@@ -1,4 +1,5 @@
-//! One executor's view of the node: its id, its mesh port, its id maker and the settings.
+//! One executor's view of the node: its id, its mesh port, its id maker, its metrics and the
+//! settings.
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
@@ -10,6 +11,7 @@ use livechat_shard_router::{Counters, ExecutorId, MeshPort, OwnedIds};
 
 use super::MeshMsg;
 use crate::config::GatewayConfig;
+use crate::metrics::ExecutorMetrics;
 
 /// Per-executor context shared by the HTTP, Engine.IO and Socket.IO layers.
 ///
@@ -20,6 +22,7 @@ pub struct Node {
     port: MeshPort<MeshMsg>,
     ids: OwnedIds,
     connections: Cell<usize>,
+    metrics: ExecutorMetrics,
     extensions: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
     // Dropping the sender wakes every clone of the receiver: a broadcast "we are stopping".
     stop_tx: RefCell<Option<flume::Sender<()>>>,
@@ -37,6 +40,7 @@ impl Node {
             cfg,
             port,
             connections: Cell::new(0),
+            metrics: ExecutorMetrics::default(),
             extensions: RefCell::new(HashMap::new()),
         })
     }
@@ -64,6 +68,11 @@ impl Node {
     /// Node-wide drop counters.
     pub fn counters(&self) -> &Arc<Counters> {
         self.port.counters()
+    }
+
+    /// This executor's counters (`GET /metrics` sums them over the executors).
+    pub fn metrics(&self) -> &ExecutorMetrics {
+        &self.metrics
     }
 
     /// The executor of this node that owns `id`, if `id` is one of ours.

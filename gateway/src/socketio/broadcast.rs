@@ -23,6 +23,7 @@ pub struct BroadcastOperator {
     rooms: Vec<Rc<str>>,
     except: Vec<Rc<str>>,
     local_only: bool,
+    counted: bool,
 }
 
 impl BroadcastOperator {
@@ -33,6 +34,7 @@ impl BroadcastOperator {
             rooms: Vec::new(),
             except: Vec::new(),
             local_only: false,
+            counted: false,
         }
     }
 
@@ -51,6 +53,13 @@ impl BroadcastOperator {
     /// Only this executor's members (for callers that already fan out per executor).
     pub fn local(mut self) -> Self {
         self.local_only = true;
+        self
+    }
+
+    /// Counts every socket reached, on every executor, in that executor's `deliveries` metric
+    /// (the chat's `chat:message`s).
+    pub fn counted(mut self) -> Self {
+        self.counted = true;
         self
     }
 
@@ -85,25 +94,35 @@ impl BroadcastOperator {
                     rooms: self.rooms.iter().map(|r| r.to_string()).collect(),
                     except: self.except.iter().map(|r| r.to_string()).collect(),
                     frames: frames.clone(),
+                    counted: self.counted,
                 };
                 if let Err(e) = io.node().port().try_send(other, MeshMsg::SocketIo(msg)) {
                     tracing::warn!(error = %e, "broadcast share dropped");
                 }
             }
         }
-        deliver_local(&io, &self.nsp, &self.rooms, &self.except, &frames);
+        let reached = deliver_local(&io, &self.nsp, &self.rooms, &self.except, &frames);
+        if self.counted {
+            io.node().metrics().delivered(reached);
+        }
     }
 }
 
-/// Delivers frames to this executor's members of `rooms` in namespace `nsp`.
+/// Delivers frames to this executor's members of `rooms` in namespace `nsp`; returns how many
+/// sockets it reached.
 pub(crate) fn deliver_local(
     io: &IoInner,
     nsp: &str,
     rooms: &[Rc<str>],
     except: &[Rc<str>],
     frames: &[Frame],
-) {
+) -> usize {
+    let mut reached = 0;
     if let Some(ns) = io.namespace(nsp) {
-        ns.for_each_member(rooms, except, |s| s.push_frames(frames.iter().cloned()));
+        ns.for_each_member(rooms, except, |s| {
+            s.push_frames(frames.iter().cloned());
+            reached += 1;
+        });
     }
+    reached
 }

@@ -53,6 +53,7 @@ impl AckSender {
         }
         out.push(b']');
         self.socket.push_frames(vec![Frame::text(out)]);
+        self.socket.count(|m| m.acked());
     }
 
     /// Acknowledges with arguments as raw JSON plus binary attachments (placeholders in `args`
@@ -64,6 +65,7 @@ impl AckSender {
         out.push(b']');
         let frames = with_binary(out, binary);
         self.socket.push_frames(frames);
+        self.socket.count(|m| m.acked());
     }
 }
 

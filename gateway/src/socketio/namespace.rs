@@ -190,6 +190,11 @@ impl LocalNamespace {
         self.sockets.borrow_mut().remove(id);
     }
 
+    /// Rooms with at least one local member.
+    pub fn room_count(&self) -> usize {
+        self.rooms.borrow().len()
+    }
+
     pub(crate) fn add_to_room(&self, room: &str, socket: &Rc<Socket>) -> Rc<str> {
         let mut rooms = self.rooms.borrow_mut();
         let key = match rooms.get_key_value(room) {

@@ -31,6 +31,8 @@ pub enum Remote {
         except: Vec<String>,
         /// The encoded packet.
         frames: Vec<Frame>,
+        /// Count each local socket reached as a delivery (`BroadcastOperator::counted`).
+        counted: bool,
     },
     /// An operation on one socket owned by the receiver.
     Socket {
@@ -184,10 +186,14 @@ impl LocalApp for IoInner {
                 rooms,
                 except,
                 frames,
+                counted,
             } => {
                 let rooms: Vec<Rc<str>> = rooms.iter().map(|r| Rc::from(r.as_str())).collect();
                 let except: Vec<Rc<str>> = except.iter().map(|r| Rc::from(r.as_str())).collect();
-                deliver_local(self, &nsp, &rooms, &except, &frames);
+                let reached = deliver_local(self, &nsp, &rooms, &except, &frames);
+                if counted {
+                    self.node.metrics().delivered(reached);
+                }
             }
             Remote::Socket { id, op } => self.apply(&id, op),
         }
@@ -282,5 +288,10 @@ impl Io {
     /// Number of sockets connected on this executor.
     pub fn local_socket_count(&self) -> usize {
         self.0.sockets.borrow().len()
+    }
+
+    /// Rooms with at least one member on this executor, over every namespace.
+    pub fn local_room_count(&self) -> usize {
+        self.0.namespaces.values().map(|ns| ns.room_count()).sum()
     }
 }

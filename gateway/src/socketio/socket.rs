@@ -235,6 +235,13 @@ impl Socket {
         self.rooms.borrow().iter().any(|r| &**r == room)
     }
 
+    /// Bumps this executor's counters (nothing once the server is gone).
+    pub(crate) fn count(&self, f: impl FnOnce(&crate::metrics::ExecutorMetrics)) {
+        if let Some(io) = self.io.upgrade() {
+            f(io.node().metrics());
+        }
+    }
+
     /// This executor's Socket.IO server.
     pub fn io(&self) -> Option<super::Io> {
         self.io.upgrade().map(super::Io)

@@ -164,7 +164,10 @@ export function startChatServer({ executors, config = {}, extraArgs = [], redisP
   // the per-address connection and request limits (tested in tests/tests/http_hardening.rs)
   // are off here.
   const limitsOff = usingChatStub ? [] : ['--max-connections-per-ip', '0', '--rest-rate', '0'];
-  const args = ['serve', '--listen', '127.0.0.1:0', '--executors', String(executors), '--config', configFile, ...limitsOff, ...extraArgs];
+  // And no drain delay on SIGTERM (README, "Operating livechat"): no balancer watches /readyz
+  // here, so waiting would only slow every test's shutdown; drain.test.mjs sets its own.
+  const noDrain = usingChatStub || extraArgs.includes('--drain-delay') ? [] : ['--drain-delay', '0ms'];
+  const args = ['serve', '--listen', '127.0.0.1:0', '--executors', String(executors), '--config', configFile, ...limitsOff, ...noDrain, ...extraArgs];
 
   let file;
   let argv;

@@ -313,7 +313,8 @@ function serveExit(config, args) {
   const file = join(dir, 'livechat.toml');
   writeFileSync(file, toToml(config));
   return new Promise((res) => {
-    const child = spawn(bin, ['serve', '--executors', '1', '--config', file, ...args], {
+    // (No drain delay: nothing here balances traffic.)
+    const child = spawn(bin, ['serve', '--executors', '1', '--drain-delay', '0ms', '--config', file, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_BACKTRACE: '0' },
     });

@@ -236,7 +236,7 @@ impl Fanout {
                         Some((socket_id, sent_up_to)) if seq <= sent_up_to => to.except(socket_id),
                         _ => to,
                     };
-                    to.emit_raw("chat:message", &[&json], &[]);
+                    to.counted().emit_raw("chat:message", &[&json], &[]);
                 }
                 Held::Notice(n) => notice(chat, &room, &n),
             }
@@ -265,6 +265,7 @@ impl Fanout {
         let Some(msg) = Msg::from_push_info(push) else {
             return;
         };
+        chat.node.metrics().pubsub_received();
         let channel = msg.get_channel_name();
         if channel == self.keys.queue_channel() {
             chat.schedule_snapshot();
@@ -296,6 +297,7 @@ impl Fanout {
                     chat.io()
                         .to(&room)
                         .local()
+                        .counted()
                         .emit_raw("chat:message", &[&json], &[])
                 }
             }

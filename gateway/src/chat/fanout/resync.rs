@@ -111,7 +111,12 @@ impl Fanout {
             Ok(Some((meta, page))) => {
                 for m in &page.messages {
                     if self.advance(id, m.seq) {
-                        let _ = chat.io().to(&room).local().emit("chat:message", &Json(m));
+                        let _ = chat
+                            .io()
+                            .to(&room)
+                            .local()
+                            .counted()
+                            .emit("chat:message", &Json(m));
                     }
                 }
                 if let Some(r) = self.rooms.borrow_mut().get_mut(id) {

@@ -58,6 +58,24 @@ impl Store {
     }
 }
 
+/// The position of `status` in per-status arrays (`OPEN`, `QUEUED`, `ASSIGNED`, `CLOSED`).
+pub fn status_index(status: ConversationStatus) -> usize {
+    match status {
+        ConversationStatus::Open => 0,
+        ConversationStatus::Queued => 1,
+        ConversationStatus::Assigned => 2,
+        ConversationStatus::Closed => 3,
+    }
+}
+
+/// Every status, in [`status_index`] order.
+pub const STATUSES: [ConversationStatus; 4] = [
+    ConversationStatus::Open,
+    ConversationStatus::Queued,
+    ConversationStatus::Assigned,
+    ConversationStatus::Closed,
+];
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {

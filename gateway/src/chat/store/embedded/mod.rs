@@ -63,6 +63,23 @@ impl EmbeddedStore {
         self.cells.borrow().len()
     }
 
+    /// Conversations held on this executor by status, in `OPEN`, `QUEUED`, `ASSIGNED`,
+    /// `CLOSED` order (closed ones until retention forgets them). Walks the cells: for a
+    /// scrape.
+    pub fn count_by_status(&self) -> [u64; 4] {
+        let mut out = [0; 4];
+        for cell in self.cells.borrow().values() {
+            out[super::status_index(cell.meta.borrow().status)] += 1;
+        }
+        out
+    }
+
+    /// The queue's length and its oldest entry's enqueue time (queue owner only; elsewhere
+    /// the local queue is empty).
+    pub fn queue_gauges(&self) -> (u64, Option<Timestamp>) {
+        (self.queue.len() as u64, self.queue.oldest())
+    }
+
     /// This executor's part; registers itself on `node`.
     pub fn install(
         node: &Rc<Node>,

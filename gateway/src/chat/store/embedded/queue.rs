@@ -66,6 +66,11 @@ impl QueueState {
         self.entries.borrow().len()
     }
 
+    /// When the oldest entry was enqueued.
+    pub fn oldest(&self) -> Option<Timestamp> {
+        self.entries.borrow().keys().next().map(|(at, _)| *at)
+    }
+
     /// Whether the queue is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -124,6 +124,14 @@ impl Keys {
         format!("{}:conversations:idle", self.prefix)
     }
 
+    /// `lc:conversations:assigned` — ASSIGNED conversations by the time they were accepted:
+    /// with `open` and the queue, what `livechat_conversations{status}` is read from (kept like
+    /// the other indexes: in the follow-up write of a commit, repaired by the next step or the
+    /// scan).
+    pub fn assigned(&self) -> String {
+        format!("{}:conversations:assigned", self.prefix)
+    }
+
     /// `lc:conversations:closed` — closed conversations by closedAt (retention).
     pub fn closed(&self) -> String {
         format!("{}:conversations:closed", self.prefix)

@@ -21,6 +21,7 @@
 
 pub mod codec;
 pub mod failpoint;
+pub mod gauges;
 pub mod keys;
 pub mod lock;
 pub mod scan;
@@ -416,6 +417,16 @@ impl RedisStore {
             _ => None,
         };
         let mut index = redis::pipe();
+        if next.status == ConversationStatus::Assigned {
+            index
+                .cmd("ZADD")
+                .arg(self.keys.assigned())
+                .arg(next.updated_at.millis())
+                .arg(id)
+                .ignore();
+        } else {
+            index.cmd("ZREM").arg(self.keys.assigned()).arg(id).ignore();
+        }
         if next.status == ConversationStatus::Closed {
             let closed = next.closed_at.unwrap_or(next.updated_at).millis();
             index.cmd("ZREM").arg(self.keys.open()).arg(id).ignore();
@@ -593,8 +604,14 @@ impl ConversationStore for RedisStore {
     }
 
     async fn queue_page(&self, page: usize, size: usize) -> Result<Vec<QueueEntry>, GatewayError> {
+        // Redis ranks are signed 64-bit: a page past them (a client asking for page 10^19)
+        // is past the end of any queue, not a Redis error.
+        let rank = |n: usize| i64::try_from(n).ok();
         let start = page.saturating_mul(size);
-        let stop = start.saturating_add(size).saturating_sub(1);
+        let Some((start, stop)) = rank(start).zip(rank(start.saturating_add(size))) else {
+            return Ok(Vec::new());
+        };
+        let stop = stop - 1;
         let mut cmd = redis::cmd("ZRANGE");
         cmd.arg(self.keys.queue_pending()).arg(start).arg(stop);
         let ids: Vec<String> = self.conn.query(&cmd).await?;

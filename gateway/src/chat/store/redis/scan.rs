@@ -44,8 +44,11 @@ impl RedisStore {
                 }
                 // Closed or gone: not idle any more (a crash after a close's commit).
                 _ => {
-                    self.zrem(&[self.keys.idle(), self.keys.open()], &id)
-                        .await?
+                    self.zrem(
+                        &[self.keys.idle(), self.keys.open(), self.keys.assigned()],
+                        &id,
+                    )
+                    .await?
                 }
             }
         }
@@ -220,7 +223,12 @@ impl RedisStore {
             let Some(meta) = self.load(id).await? else {
                 // Already gone (TTL): drop the index entries that still name it.
                 self.zrem(
-                    &[self.keys.closed(), self.keys.open(), self.keys.idle()],
+                    &[
+                        self.keys.closed(),
+                        self.keys.open(),
+                        self.keys.idle(),
+                        self.keys.assigned(),
+                    ],
                     id,
                 )
                 .await?;
@@ -237,7 +245,12 @@ impl RedisStore {
             }
             let _: i64 = self.conn.query(&del).await?;
             self.zrem(
-                &[self.keys.closed(), self.keys.open(), self.keys.idle()],
+                &[
+                    self.keys.closed(),
+                    self.keys.open(),
+                    self.keys.idle(),
+                    self.keys.assigned(),
+                ],
                 id,
             )
             .await?;

@@ -184,6 +184,15 @@ async fn the_cap_holds_across_nodes(url: String) {
     for _ in 0..6 {
         ids.push(queued(&a).await);
     }
+    // The queue read by pages, and pages past Redis's signed 64-bit ranks: empty, not an error.
+    assert_eq!(a.queue_page(0, 4).await.unwrap().len(), 4);
+    assert_eq!(a.queue_page(1, 4).await.unwrap().len(), 2);
+    for page in [usize::MAX, usize::MAX / 4, i64::MAX as usize / 2] {
+        assert!(
+            a.queue_page(page, 4).await.unwrap().is_empty(),
+            "page {page}"
+        );
+    }
     let mut tasks = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let s = if i % 2 == 0 { &a } else { &b };
