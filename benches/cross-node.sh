@@ -188,7 +188,7 @@ pin_all() { # name pid cpu: re-pin every thread (livechat ignores taskset's mask
   done
 }
 
-REDIS_PID= RPORT=
+REDIS_PID="" RPORT=""
 start_redis() { # tag -> REDIS_PID, RPORT
   next_port; RPORT=$PORT
   "${PIN_R[@]}" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no \
@@ -292,10 +292,11 @@ run_server() { # server
     stop_cluster "$s" fixed
     return 0
   fi
-  if [[ ${PROFILE:-0} == 1 ]]; then profile "$s" & fi
+  local prof=
+  if [[ ${PROFILE:-0} == 1 ]]; then profile "$s" & prof=$!; fi
   # shellcheck disable=SC2046
   loadgen "fixed-$s" fanout $(fan_args) --rate "$FAN_RATE" --duration "$FAN_DURATION" --label "$s" || true
-  wait # the profile (if any) ended inside the run
+  if [[ -n $prof ]]; then wait "$prof" || true; fi # (it ended inside the run)
   stop_cluster "$s" fixed
   if [[ ${SKIP_SWEEP:-0} == 1 ]]; then return 0; fi
   if ! start_cluster "$s" sweep; then

@@ -132,8 +132,9 @@ describe('rolling restart through HAProxy (deploy/local-cluster.sh)', { skip: SK
     let started = false;
     const people = [];
     try {
-      t.diagnostic((await cluster(dir, 'start', '3')).trim().split('\n').pop());
+      // (Set first: a start that fails half-way has still started something to stop.)
       started = true;
+      t.diagnostic((await cluster(dir, 'start', '3')).trim().split('\n').pop());
       const lb = `http://127.0.0.1:${readFileSync(join(dir, 'ports', 'lb'), 'utf8').trim()}`;
       const api = new Api(lb);
       const customerId = uid('cust');
