@@ -128,6 +128,6 @@ echo "== schemathesis against /api/openapi.json (embedded backend)"
 scripts/schemathesis.sh
 
 echo "== deploy/: shell, YAML, Kubernetes schemas, compose, HAProxy config, dashboard (scripts/check-deploy.sh)"
-scripts/check-deploy.sh
+LIVECHAT_BIN="$root/target/debug/livechat" scripts/check-deploy.sh
 
 echo "== all tests passed"

@@ -29,6 +29,26 @@ enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations this build carries to `chat.database.url`, then exit.
     Migrate(MigrateArgs),
+    /// Check the settings (`--config` file, `LIVECHAT_*` variables) as `serve` would, without
+    /// starting or connecting anything; exit 0 and say what would run, or exit 1 naming what
+    /// is wrong.
+    CheckConfig(CheckArgs),
+}
+
+/// `livechat check-config`.
+#[derive(Args, Debug, Clone)]
+struct CheckArgs {
+    /// TOML file with `chat.*` settings; `LIVECHAT_CHAT_*` variables override it.
+    #[arg(long, env = "LIVECHAT_CONFIG")]
+    config: Option<PathBuf>,
+    /// The addresses `serve` would listen on (development mode refuses public ones).
+    #[arg(
+        long = "listen",
+        env = "LIVECHAT_LISTEN",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:8080"
+    )]
+    listen: Vec<SocketAddr>,
 }
 
 /// `livechat migrate`.
@@ -192,7 +212,39 @@ fn main() -> anyhow::Result<()> {
             tracing::info!("database migrations applied");
             Ok(())
         }
+        Command::CheckConfig(args) => check_config(args),
     }
+}
+
+/// Everything `serve` checks before it starts: the settings parse (unknown keys and bad values
+/// refused), the shutdown timing, the security mode against the listen addresses, the Redis
+/// URL and TLS files, the token keys, the PostgreSQL URL. Nothing is connected.
+fn check_config(args: CheckArgs) -> anyhow::Result<()> {
+    let chat = ChatConfig::load(args.config.as_deref(), std::env::vars())?;
+    chat.shutdown.check()?;
+    chat.security.check(&args.listen)?;
+    if let Some(url) = &chat.database.url {
+        <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+            .map_err(|e| anyhow::anyhow!("chat.database.url: {e}"))?;
+    }
+    let app = ChatApp::new(chat.clone(), 1)?;
+    println!(
+        "configuration ok: backend {}, security {}, database {}, kafka {}, demo {}",
+        app.backend(),
+        app.auth_mode(),
+        if chat.database.url.is_some() {
+            "on"
+        } else {
+            "off"
+        },
+        chat.kafka.brokers.as_deref().unwrap_or("off"),
+        if chat.demo.enabled(&chat.security) {
+            "on"
+        } else {
+            "off"
+        },
+    );
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

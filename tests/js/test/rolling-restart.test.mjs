@@ -205,6 +205,17 @@ describe('rolling restart through HAProxy (deploy/local-cluster.sh)', { skip: SK
         writeFileSync(file, text);
         t.diagnostic(`node ${i} /metrics -> ${file}`);
       }
+    } catch (err) {
+      // What the nodes said, for whoever reads the failure (the state dir is removed below).
+      for (const i of [1, 2, 3]) {
+        try {
+          const log = readFileSync(join(dir, `node-${i}`, 'node.log'), 'utf8');
+          err.message += `\n--- node ${i} log (tail) ---\n${log.split('\n').slice(-15).join('\n')}`;
+        } catch {
+          // (that node never started)
+        }
+      }
+      throw err;
     } finally {
       for (const p of people) p.close();
       if (started) await cluster(dir, 'stop').catch((e) => t.diagnostic(`stop: ${e.message}`));
