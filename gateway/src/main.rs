@@ -42,6 +42,14 @@ struct CheckArgs {
     #[arg(long, env = "LIVECHAT_CONFIG")]
     config: Option<PathBuf>,
     /// The addresses `serve` would listen on (development mode refuses public ones).
+    #[command(flatten)]
+    listen: ListenArg,
+}
+
+/// `--listen`, the same for `serve` and `check-config`.
+#[derive(Args, Debug, Clone)]
+struct ListenArg {
+    /// Address to listen on (repeatable).
     #[arg(
         long = "listen",
         env = "LIVECHAT_LISTEN",
@@ -65,14 +73,8 @@ struct MigrateArgs {
 /// Gateway flags shared by the binary and the examples.
 #[derive(Args, Debug, Clone)]
 struct ServeArgs {
-    /// Address to listen on (repeatable).
-    #[arg(
-        long = "listen",
-        env = "LIVECHAT_LISTEN",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:8080"
-    )]
-    listen: Vec<SocketAddr>,
+    #[command(flatten)]
+    listen: ListenArg,
     /// Number of executors (default: one per available CPU).
     #[arg(long, env = "LIVECHAT_EXECUTORS")]
     executors: Option<usize>,
@@ -174,7 +176,7 @@ struct LimitArgs {
 impl ServeArgs {
     fn config(&self) -> GatewayConfig {
         GatewayConfig {
-            listen: self.listen.clone(),
+            listen: self.listen.listen.clone(),
             executors: self.executors,
             pin: !self.no_pin,
             ping_interval: Duration::from_millis(self.ping_interval_ms),
@@ -222,7 +224,7 @@ fn main() -> anyhow::Result<()> {
 fn check_config(args: CheckArgs) -> anyhow::Result<()> {
     let chat = ChatConfig::load(args.config.as_deref(), std::env::vars())?;
     chat.shutdown.check()?;
-    chat.security.check(&args.listen)?;
+    chat.security.check(&args.listen.listen)?;
     if let Some(url) = &chat.database.url {
         <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
             .map_err(|e| anyhow::anyhow!("chat.database.url: {e}"))?;
