@@ -311,9 +311,14 @@ stop_postgres() {
 }
 
 start_broker() {
-  local port addr
-  port=$(pick_port kafka)
-  addr=$("$root/scripts/kafka-broker.sh" start "$state/kafka" "$port")
+  local addr
+  # A fresh cluster lets kafka-broker.sh pick the port: it tries another one when the broker
+  # exits during start-up (a port taken meanwhile); a restarted cluster keeps its old port.
+  if [ -n "$(port_of kafka)" ]; then
+    addr=$("$root/scripts/kafka-broker.sh" start "$state/kafka" "$(pick_port kafka)")
+  else
+    addr=$("$root/scripts/kafka-broker.sh" start "$state/kafka")
+  fi
   record_port kafka "${addr##*:}"
   echo "$addr" >"$state/kafka-brokers"
 }
