@@ -82,6 +82,17 @@ is_running() {
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q tansu
 }
 
+# True while our own child `pid` has not exited (a zombie has). No name check: a child we have
+# not reaped keeps its pid, and right after the fork, before the exec, its command line is
+# still this script's — the name check of `is_running` would take a starting broker for a dead
+# one (and leave it running, untracked).
+is_alive() {
+  local pid=$1 state
+  [ -r "/proc/$pid/stat" ] || return 1
+  state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ "$state" != Z ] && [ "$state" != X ]
+}
+
 cmd_start() {
   local dir=$1 want_port=${2:-}
   if [ -n "$want_port" ] && ! { [[ $want_port =~ ^[1-9][0-9]{0,4}$ ]] && [ "$want_port" -le 65535 ]; }; then
@@ -113,7 +124,7 @@ cmd_start() {
     pid=$!
     echo "$pid" >"$pidfile"
     deadline=$((SECONDS + start_timeout))
-    while is_running "$pid"; do
+    while is_alive "$pid"; do
       if port_open "$port"; then
         echo "127.0.0.1:$port" >"$dir/broker.addr"
         echo "127.0.0.1:$port"
