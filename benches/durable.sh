@@ -27,7 +27,8 @@
 #        PARTS="a b d c" to choose steps; WAIT_IDLE=S waits up to S s for < 10 % CPU busy
 #        before each measurement, as compare.sh; the parameters below, e.g. SWEEP_START=1000,
 #        can be set from the environment; SUMMARY_ONLY=1 OUT=dir prints the summary of an earlier
-#        run; LAYOUT=split puts the node's IO threads on CPU 1, see place_io_threads).
+#        run; LAYOUT=split puts the node's IO threads on CPU 1, see place_io_threads;
+#        PROFILE=1 adds a perf profile of the node to each fixed-rate run, see profile_node).
 #        Results: $OUT (target/bench-durable/<date>/), summary.txt at the end.
 set -euo pipefail
 
@@ -353,6 +354,20 @@ EOF
   for _ in $(seq 100); do [[ -s $1 ]] && break; sleep 0.05; done
 }
 
+# PROFILE=1: `perf record -g` of the node (every thread) for PROFILE_SECONDS (default 5) of a
+# fixed run's steady part; the report, by thread and by symbol, goes to profile-NAME.txt.
+profile_node() { # name
+  local name=$1 secs=${PROFILE_SECONDS:-5}
+  sleep 3 # the loadgen's connections are open and the rate is reached
+  perf record -q -F 1999 -g -p "$NODE_PID" -o "$OUT/perf-$name.data" -- sleep "$secs" >/dev/null 2>&1 || true
+  {
+    perf report -i "$OUT/perf-$name.data" --no-children --sort comm --stdio -g none 2>/dev/null
+    perf report -i "$OUT/perf-$name.data" --no-children --sort comm,dso,sym --percent-limit 0.5 \
+      --stdio -g none 2>/dev/null
+  } | grep -v '^#' | grep -v '^$' >"$OUT/profile-$name.txt" || true
+  log "$name: profile in $OUT/profile-$name.txt"
+}
+
 # The chat pipeline at a fixed rate (the loadgen repeats a run that other processes disturbed,
 # up to 4 attempts) on one configuration: redis | pg | kafka | all3. Appends to
 # chat-fixed.jsonl, and a summary line to chat-fixed.txt: node CPU per stored message by
@@ -379,10 +394,13 @@ chat_fixed_run() { # name cfg rate duration
   local backend_flags=() p
   for p in "${pgpids[@]}" ${BROKER_DIR:+"$BROKER_PID"}; do backend_flags+=(--backend-pid "$p"); done
   log "chat $name: $cfg, $CONV conversations at $rate msgs/s for ${dur}s"
+  local prof=
+  if [[ ${PROFILE:-0} == 1 ]]; then profile_node "$name" & prof=$!; fi
   "${NICE[@]}" taskset -c 1 "$LOADGEN" --max-seconds 900 chat --url "http://127.0.0.1:$NODE_PORT" \
     --conversations "$CONV" --rate "$rate" --duration "$dur" --server-pid "$NODE_PID" \
     --backend-pid "$REDIS_PID" "${backend_flags[@]}" --label "$name" \
     >>"$OUT/chat-fixed.jsonl" 2> >(tee -a "$OUT/chat-fixed.log" >&2) || log "chat $name FAILED"
+  if [[ -n $prof ]]; then wait "$prof" || true; fi
   sleep 3 # the producer's last batches and delivery reports
   r1=$(cpu_s "$REDIS_PID") p1=$(cpu_s "${pgpids[@]}")
   [[ -n $BROKER_DIR ]] && b1=$(cpu_s "$BROKER_PID")

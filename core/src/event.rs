@@ -90,31 +90,29 @@ impl ChatEvent {
 /// metadata after the step; they happened at its `updated_at`, the step's instant), then one
 /// [`ChatEventType::MessageReceived`] per stored message at its timestamp (system messages
 /// included: the transcript on the analytics topic is complete).
-pub fn events_of(
-    kinds: &[ChatEventType],
-    conversation: Option<&ConversationMetadata>,
-    messages: &[ChatMessage],
-) -> Vec<ChatEvent> {
-    let mut out = Vec::with_capacity(kinds.len() + messages.len());
-    if let Some(c) = conversation {
-        for &kind in kinds {
-            if kind != ChatEventType::MessageReceived {
-                out.push(ChatEvent {
-                    kind,
-                    occurred_at: c.updated_at,
-                    subject: EventSubject::Conversation(c.clone()),
-                });
-            }
-        }
-    }
-    for m in messages {
-        out.push(ChatEvent {
-            kind: ChatEventType::MessageReceived,
-            occurred_at: m.timestamp,
-            subject: EventSubject::Message(m.clone()),
-        });
-    }
-    out
+///
+/// Takes the messages: the events carry them on (a message is announced once, so nothing is
+/// copied per message); only a lifecycle event copies the metadata.
+pub fn events_of<'a>(
+    kinds: &'a [ChatEventType],
+    conversation: Option<&'a ConversationMetadata>,
+    messages: Vec<ChatMessage>,
+) -> impl Iterator<Item = ChatEvent> + 'a {
+    let lifecycle = conversation.into_iter().flat_map(move |c| {
+        kinds
+            .iter()
+            .filter(|&&k| k != ChatEventType::MessageReceived)
+            .map(move |&kind| ChatEvent {
+                kind,
+                occurred_at: c.updated_at,
+                subject: EventSubject::Conversation(c.clone()),
+            })
+    });
+    lifecycle.chain(messages.into_iter().map(|m| ChatEvent {
+        kind: ChatEventType::MessageReceived,
+        occurred_at: m.timestamp,
+        subject: EventSubject::Message(m),
+    }))
 }
 
 #[cfg(test)]
@@ -145,7 +143,7 @@ mod tests {
             ChatEventType::ConversationClosed,
             ChatEventType::MessageReceived,
         ];
-        let events = events_of(&kinds, Some(&c), &[m]);
+        let events: Vec<_> = events_of(&kinds, Some(&c), vec![m]).collect();
         assert_eq!(events[0].occurred_at, c.updated_at);
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].kind, ChatEventType::ConversationClosed);

@@ -102,6 +102,16 @@ pub trait ConversationStore {
         conversation_id: &str,
     ) -> impl Future<Output = Result<Option<usize>, Self::Error>>;
 
+    /// The ids of the oldest `limit` queued conversations, oldest first (an id's index is its
+    /// position): what live queue positions are computed from. The default reads whole entries
+    /// through [`ConversationStore::queue_page`]; a backend that can list ids alone should.
+    fn queue_ids(&self, limit: usize) -> impl Future<Output = Result<Vec<String>, Self::Error>> {
+        async move {
+            let page = self.queue_page(0, limit).await?;
+            Ok(page.into_iter().map(|e| e.conversation_id).collect())
+        }
+    }
+
     /// The conversations an agent has accepted (and that are not forgotten) with one of
     /// `statuses` (all when empty), newest activity first.
     fn agent_conversations(

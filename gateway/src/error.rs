@@ -114,6 +114,10 @@ pub enum GatewayError {
     /// writes): refused rather than rolled back (409).
     #[error("{0}")]
     Stale(String),
+    /// The conversation is not in the status a read is about — its queue position while it
+    /// is not queued (409, `conflict`, like the other wrong-status conflicts).
+    #[error("{0}")]
+    WrongStatus(String),
     /// A client sent more than it may have in flight (429, `too_many_requests`).
     #[error("{0}")]
     TooManyRequests(String),
@@ -151,7 +155,7 @@ impl GatewayError {
             Self::Contended(_) => 409,
             Self::Redis(crate::redis::Error::Protocol(_) | crate::redis::Error::Type(_)) => 500,
             Self::Redis(_) | Self::Busy(_) | Self::Database(_) | Self::OverCapacity(_) => 503,
-            Self::Stale(_) => 409,
+            Self::Stale(_) | Self::WrongStatus(_) => 409,
             Self::Corrupt(_) => 500,
             Self::TooManyRequests(_) => 429,
             Self::RateLimited(..) => 429,

@@ -136,6 +136,11 @@ struct ServeArgs {
     /// Worker threads of the IO pool (PostgreSQL and Kafka), beside the executors.
     #[arg(long, env = "LIVECHAT_IO_THREADS", default_value_t = 1)]
     io_threads: usize,
+    /// How many nice levels below the executors the IO pool's threads run (0–19; 0: the same
+    /// priority). An executor sharing a core with them then preempts them at once.
+    #[arg(long, env = "LIVECHAT_IO_NICE", default_value_t = 10,
+          value_parser = clap::value_parser!(u8).range(0..=19))]
+    io_nice: u8,
     /// Limits against hostile clients (boxed: they would make `Command` lopsided).
     #[command(flatten)]
     limits: Box<LimitArgs>,
@@ -208,7 +213,7 @@ fn main() -> anyhow::Result<()> {
             if let Some(url) = &args.database_url {
                 chat.database.url = Some(url.clone());
             }
-            let io = IoPool::new(1)?;
+            let io = IoPool::new(1, 0)?;
             let pool = durable::pool(&chat.database, &io)?;
             io.block_on(durable::migrate(&pool))?;
             tracing::info!("database migrations applied");
@@ -297,7 +302,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     // Before any executor exists, so its threads are not pinned to an executor's core.
-    let io = IoPool::new(args.io_threads)?;
+    let io = IoPool::new(args.io_threads, args.io_nice)?;
     let mut app = ChatApp::new(chat.clone(), executors)?;
     let durable = match &chat.database.url {
         Some(_) => {

@@ -1,6 +1,7 @@
 //! Telling the world what a commit changed: `chat:message` and `system:event` to the
-//! conversation's room, coalesced `queue:snapshot`s to the queue room, analytics events, and the
-//! join + backlog of a resuming socket.
+//! conversation's room, coalesced `queue:snapshot`s to the queue room (each tick also runs the
+//! live `queue:position`s of `queue_position.rs`), analytics events, and the join + backlog of
+//! a resuming socket.
 //!
 //! Runs on: the conversation's owner executor for room broadcasts (so all of one conversation's
 //! broadcasts leave one executor over FIFO channels and every receiver sees them in `seq`
@@ -20,14 +21,14 @@ use crate::error::GatewayError;
 
 impl Chat {
     /// Announces a committed step of conversation `id` (owner executor, still holding the
-    /// conversation's turn); `meta` is the metadata after it (lifecycle steps).
-    pub(super) fn announce(&self, id: &str, meta: Option<&ConversationMetadata>, a: &Announcement) {
+    /// conversation's turn); `meta` is the metadata after it (lifecycle steps). Takes the
+    /// announcement: its messages end up in the analytics events, moved rather than copied.
+    pub(super) fn announce(&self, id: &str, meta: Option<&ConversationMetadata>, a: Announcement) {
         if a.is_empty() {
             return;
         }
         // Every committed step passes here once, on the executor that committed it.
         self.node.metrics().messages_stored(a.messages.len());
-        self.publish(id, meta, a);
         // A backend that publishes (Redis) already sent the room events and the queue ping
         // with the commit; every node, this one included, delivers them from its subscription.
         if self.store().publishes() {
@@ -35,6 +36,7 @@ impl Chat {
             self.node
                 .metrics()
                 .pubsub_published(a.messages.len() + a.notices.len() + pings);
+            self.publish(id, meta, a);
             return;
         }
         let room = room(id);
@@ -53,6 +55,7 @@ impl Chat {
                 }
             });
         }
+        self.publish(id, meta, a);
     }
 
     /// `system:event {type, conversation, participant}` to every member of the room; the
@@ -73,20 +76,22 @@ impl Chat {
                         let _ = s.emit("system:event", &Announced::to(&kind, &meta, &p));
                     }
                 });
+                let queued = meta.status == livechat_core::ConversationStatus::Queued;
+                chat.told_room(&meta.id, queued);
             });
         }
     }
 
     /// Analytics events of a committed step (published once, by the node that committed it),
     /// and message activity for the durable record (coalesced there).
-    fn publish(&self, id: &str, meta: Option<&ConversationMetadata>, a: &Announcement) {
-        if self.services.events.wanted() {
-            for e in events_of(&a.events, meta, &a.messages) {
-                self.services.events.publish(e);
-            }
-        }
+    fn publish(&self, id: &str, meta: Option<&ConversationMetadata>, a: Announcement) {
         if let (Some(d), Some(last)) = (&self.services.durable, a.messages.last()) {
             d.touch(id, last.timestamp);
+        }
+        if self.services.events.wanted() {
+            for e in events_of(&a.events, meta, a.messages) {
+                self.services.events.publish(e);
+            }
         }
     }
 
@@ -112,6 +117,8 @@ impl Chat {
             };
             s.join(&room(&meta.id));
             let _ = s.emit("system:event", &Joined::new(&participant, &meta, recovered));
+            let queued = meta.status == livechat_core::ConversationStatus::Queued;
+            chat.told_socket(&s, &meta.id, queued);
             for m in &backlog {
                 let _ = s.emit("chat:message", &Json(m));
             }
@@ -121,7 +128,7 @@ impl Chat {
     }
 
     /// Coalesces queue changes: at most one `queue:snapshot` per `snapshot-interval`, always
-    /// sent after the last change (queue executor only).
+    /// sent after the last change, then the live `queue:position`s (queue executor only).
     pub(super) fn schedule_snapshot(self: &Rc<Self>) {
         if self.snapshot_pending.replace(true) {
             return;
@@ -139,6 +146,8 @@ impl Chat {
                 }
                 Err(e) => tracing::warn!(error = %e, "queue snapshot skipped"),
             }
+            // The same tick tells queued conversations' sockets where they stand.
+            chat.tick_positions().await;
         })
         .detach();
     }

@@ -9,7 +9,7 @@ use livechat_core::access::{self, Action};
 use livechat_core::store::Credentials;
 use livechat_core::{
     Command, ConversationMetadata, ConversationStatus, MessageType, Metadata, ParticipantKind,
-    Principal, QueuePosition,
+    Principal,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -49,7 +49,11 @@ pub(crate) const ROUTES: &[(&str, Route, &[&str])] = &[
         Route::Conversation,
         &["GET", "DELETE"],
     ),
-    ("/api/conversations/{id}/queue", Route::Queue, &["POST"]),
+    (
+        "/api/conversations/{id}/queue",
+        Route::Queue,
+        &["GET", "POST"],
+    ),
     (
         "/api/conversations/{id}/messages",
         Route::Messages,
@@ -376,13 +380,19 @@ async fn handle(
                 }))
             };
             let out = chat.run(id.clone(), Box::new(decide)).await?;
-            let per = chat.config().queue.estimated_wait_per_position.as_millis() as i64;
             let position = match out.position {
                 Some(p) => p,
                 // Already queued: report where it stands.
                 None => chat.queue_position(&id).await?.unwrap_or(0),
             };
-            ok(&QueuePosition::estimate(position, per))
+            ok(&chat.estimate(position))
+        }
+        (Route::Queue, &Method::GET) => {
+            // Read like the conversation itself: its customer's (or an admin's).
+            let who = caller(chat, req, "customer", None, None)?;
+            let meta = chat.get(id).await?;
+            access::authorize(&who, Action::Read, &meta)?;
+            ok(&chat.position_of(&meta).await?)
         }
         (Route::Messages, &Method::GET) => {
             let who = caller(chat, req, "customer", None, None)?;

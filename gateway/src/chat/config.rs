@@ -34,6 +34,11 @@ pub struct QueueConfig {
     /// Snapshots are coalesced: at most one per this window.
     #[serde(deserialize_with = "duration")]
     pub snapshot_interval: Duration,
+    /// Live `queue:position` updates cover the oldest this many queued conversations (each
+    /// snapshot tick reads that many ids); the ones behind get updates once they move within
+    /// it. 0: no updates on queue changes (a socket is still told its position when it joins
+    /// or its conversation enters the queue, and the REST read answers it).
+    pub position_limit: usize,
 }
 
 impl Default for QueueConfig {
@@ -44,6 +49,7 @@ impl Default for QueueConfig {
             max_wait: Duration::from_secs(600),
             estimated_wait_per_position: Duration::from_secs(120),
             snapshot_interval: Duration::from_millis(50),
+            position_limit: 500,
         }
     }
 }
@@ -377,6 +383,7 @@ mod tests {
         let c = ChatConfig::parse("", std::iter::empty()).unwrap();
         assert_eq!(c.queue.max_concurrent_by_agent, 3);
         assert_eq!(c.queue.max_wait, Duration::from_secs(600));
+        assert_eq!(c.queue.position_limit, 500);
         assert_eq!(c.conversation.inactivity_timeout, Duration::from_secs(1800));
         assert_eq!(c.message.max_length, 4000);
         assert_eq!(c.redis.presence_ttl, Duration::from_secs(300));
@@ -393,6 +400,25 @@ mod tests {
         assert_eq!(c.queue.max_wait, Duration::from_millis(300));
         assert_eq!(c.queue.max_concurrent_by_agent, 5);
         assert_eq!(c.housekeeping.interval, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn position_limit_from_file_and_env_and_refused_when_not_a_count() {
+        let c = ChatConfig::parse("[chat.queue]\nposition-limit = 20\n", std::iter::empty());
+        assert_eq!(c.unwrap().queue.position_limit, 20);
+        let env = [(
+            "LIVECHAT_CHAT_QUEUE_POSITION_LIMIT".to_owned(),
+            "0".to_owned(),
+        )];
+        let c = ChatConfig::parse("", env.into_iter()).unwrap();
+        assert_eq!(c.queue.position_limit, 0, "0 turns live updates off");
+        for bad in ["-1", "\"many\"", "1.5"] {
+            let text = format!("[chat.queue]\nposition-limit = {bad}\n");
+            assert!(
+                ChatConfig::parse(&text, std::iter::empty()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

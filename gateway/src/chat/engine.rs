@@ -288,8 +288,9 @@ impl Chat {
         self.on(self.owner(&id), move |chat| async move {
             chat.room_for_one_more()?;
             let _turn = chat.turns.take(&id).await;
-            let out = exec::create(&chat.store, id, customer, attributes, now()).await?;
-            chat.announce(&out.conversation.id, Some(&out.conversation), &out.announce);
+            let mut out = exec::create(&chat.store, id, customer, attributes, now()).await?;
+            let announce = std::mem::take(&mut out.announce);
+            chat.announce(&out.conversation.id, Some(&out.conversation), announce);
             Ok(out.conversation)
         })
         .await?
@@ -316,7 +317,7 @@ impl Chat {
         self.on(self.owner(&id), move |chat| async move {
             let _turn = chat.turns.take(&id).await;
             let (message, announce) = exec::append(&chat.store, &id, cmd, now()).await?;
-            chat.announce(&id, None, &announce);
+            chat.announce(&id, None, announce);
             Ok(message)
         })
         .await?
@@ -504,6 +505,7 @@ impl Chat {
             let recovered = last_seq.map(|_| page.complete);
             let participant = who.acts_as(&meta);
             let _ = socket.emit("system:event", &Joined::new(&participant, &meta, recovered));
+            self.told_socket(&socket, &id, meta.status == ConversationStatus::Queued);
             for m in &page.messages {
                 let _ = socket.emit("chat:message", &Json(m));
                 sent_up_to = m.seq;
@@ -532,8 +534,11 @@ impl Chat {
         mut decide: Decide,
     ) -> Result<Executed, GatewayError> {
         let _turn = self.turns.take(&id).await;
-        let out = exec::execute(&self.store, &id, &mut decide, now).await?;
-        self.announce(&id, Some(&out.conversation), &out.announce);
+        let mut out = exec::execute(&self.store, &id, &mut decide, now).await?;
+        // Announced here, on the owner, in the conversation's turn; the caller needs only the
+        // outcome, so the announcement is moved, not copied.
+        let announce = std::mem::take(&mut out.announce);
+        self.announce(&id, Some(&out.conversation), announce);
         Ok(out)
     }
 }

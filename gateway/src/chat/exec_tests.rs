@@ -220,6 +220,26 @@ fn the_whole_lifecycle_commits_and_announces() {
 }
 
 #[test]
+fn queue_ids_list_the_queue_oldest_first_like_its_pages() {
+    on_node(|s| async move {
+        let mut ids = vec![queued(&s).await, queued(&s).await, queued(&s).await];
+        // One clock for all: ties are broken by id.
+        ids.sort();
+        let paged = s.queue_page(0, 10).await.unwrap();
+        let paged: Vec<String> = paged.into_iter().map(|e| e.conversation_id).collect();
+        assert_eq!(paged, ids);
+        // The embedded store's own listing, and the trait's default (through the pages).
+        assert_eq!(s.inner.queue_ids(10).await.unwrap(), ids);
+        assert_eq!(s.queue_ids(2).await.unwrap(), ids[..2].to_vec());
+        execute(&*s, &ids[0], &mut accept("ann", 3), clock)
+            .await
+            .unwrap();
+        assert_eq!(s.inner.queue_ids(10).await.unwrap(), ids[1..].to_vec());
+        assert!(s.inner.queue_ids(0).await.unwrap().is_empty());
+    });
+}
+
+#[test]
 fn accept_has_a_single_winner() {
     on_node(|s| async move {
         let id = queued(&s).await;

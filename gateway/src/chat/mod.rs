@@ -9,6 +9,7 @@
 //! - [`engine`]: one executor's engine: routing to owners, turns, the public API.
 //! - [`exec`]: one lifecycle step against a store (load, decide, apply, commit, retry).
 //! - [`announce`]: broadcasts, notices, queue snapshots, analytics after a commit.
+//! - [`queue_position`]: live `queue:position` updates to queued conversations' sockets.
 //! - [`fanout`]: room events between nodes over Redis Pub/Sub (when the backend publishes).
 //! - [`turns`]: per-conversation FIFO turns on the owner executor.
 //! - [`store`]: the backend seam and its implementations.
@@ -38,6 +39,7 @@ pub mod ids;
 pub mod input;
 pub mod metrics;
 pub mod openapi;
+pub mod queue_position;
 pub mod rate;
 pub mod readiness;
 pub mod socket;

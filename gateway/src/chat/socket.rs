@@ -212,8 +212,12 @@ async fn connect(ctx: ConnectContext) -> Result<(), Refusal> {
         }
     };
     match result {
-        Ok((conversation_id, acting)) => socket
-            .set_data(SocketCtx::new(acting, conversation_id, now(), rate).expiring(expires_at)),
+        Ok((conversation_id, acting)) => {
+            // The join may have told the socket about the queue already: that stays.
+            let told = socket.with_data(|d: Option<&SocketCtx>| d.map(|d| d.queue.clone()));
+            let ctx = SocketCtx::new(acting, conversation_id, now(), rate).expiring(expires_at);
+            socket.set_data(ctx.watching(told.unwrap_or_default()));
+        }
         Err(e) => refuse(&socket, &e),
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! What the chat keeps per socket: who is on it, the conversation it joined, when it last
-//! refreshed presence, and how many of its `chat:message`s are still being processed.
+//! refreshed presence, how many of its `chat:message`s are still being processed, and what it
+//! was told about its conversation's place in the queue.
 //!
 //! Lives on: the socket's executor (inside the socket's typed data).
 
@@ -8,6 +9,7 @@ use std::cell::Cell;
 use livechat_core::{ChatParticipant, Timestamp};
 
 use super::config::RateConfig;
+use super::queue_position::PositionWatch;
 use super::rate::TokenBucket;
 
 /// How many `chat:message`s of one socket may be in flight at once; more are refused with an
@@ -35,6 +37,8 @@ pub struct SocketCtx {
     /// When the token the socket connected with expires (epoch ms); past it, the socket is
     /// told and disconnected on its next message.
     pub expires_at: Option<Timestamp>,
+    /// Whether it was last told its conversation is queued, and the position it was sent.
+    pub queue: PositionWatch,
 }
 
 impl SocketCtx {
@@ -52,7 +56,15 @@ impl SocketCtx {
             in_flight: Cell::new(0),
             bucket: TokenBucket::new(rate, now.millis()),
             expires_at: None,
+            queue: PositionWatch::default(),
         }
+    }
+
+    /// The same, keeping what an earlier context of the socket was told about the queue (the
+    /// join runs before the handshake's final context is set, and may be told first).
+    pub fn watching(mut self, queue: PositionWatch) -> Self {
+        self.queue = queue;
+        self
     }
 
     /// The same, proven by a token that expires at `at`.

@@ -53,7 +53,7 @@ pub(crate) struct Db {
 }
 
 pub(crate) fn fresh(cfg: DatabaseConfig) -> Db {
-    let io = IoPool::new(1).unwrap();
+    let io = IoPool::new(1, 0).unwrap();
     let name = format!("lc_t_{}", uuid::Uuid::new_v4().simple());
     let admin: PgConnectOptions = server_url().parse().unwrap();
     io.block_on(async {

@@ -74,7 +74,11 @@ impl Events {
         let (tx, rx) = flume::bounded(events.buffer.max(1));
         if kafka.brokers.is_some() {
             let probe = probe::KafkaProbe::new(kafka.lifecycle_topic.clone(), io.handle().clone());
-            let sink = kafka::KafkaSink::new(kafka, stats.clone(), probe.clone())?;
+            // Built on a pool thread: librdkafka's threads inherit its lower priority.
+            let sink = {
+                let (kafka, stats, probe) = (kafka.clone(), stats.clone(), probe.clone());
+                io.run_on_pool(move || kafka::KafkaSink::new(&kafka, stats, probe))??
+            };
             io.spawn_service(sink.run(kafka.clone(), rx, io.stop_signal()));
             let mut events = Self::with(Some(tx), stats, "kafka");
             events.probe = Some(probe);

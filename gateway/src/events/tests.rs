@@ -40,13 +40,14 @@ fn step_events() -> Vec<livechat_core::ChatEvent> {
             ChatEventType::MessageReceived,
         ],
         Some(&c),
-        &[m],
+        vec![m],
     )
+    .collect()
 }
 
 #[test]
 fn the_file_sink_writes_each_record_as_a_line_with_stable_event_ids() {
-    let io = IoPool::new(1).unwrap();
+    let io = IoPool::new(1, 0).unwrap();
     let dir = std::env::temp_dir().join(format!("lc-events-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("events.jsonl");

@@ -699,7 +699,8 @@ export class EventLog {
 /**
  * A chat socket (socket.io-client, websocket transport, no auto-reconnect)
  * with logs of `chat:message`, `system:event`, `system:error`,
- * `queue:snapshot` and `disconnect` that are attached before connecting.
+ * `queue:snapshot`, `queue:position` and `disconnect` that are attached before
+ * connecting.
  */
 export class ChatClient {
   constructor(url, { query = {}, auth = {}, label } = {}) {
@@ -720,11 +721,12 @@ export class ChatClient {
     this.events = new EventLog(this.socket, 'system:event', this.label);
     this.errors = new EventLog(this.socket, 'system:error', this.label);
     this.snapshots = new EventLog(this.socket, 'queue:snapshot', this.label);
+    this.positions = new EventLog(this.socket, 'queue:position', this.label);
     this.disconnects = new EventLog(this.socket, 'disconnect', this.label);
     this.connectErrors = new EventLog(this.socket, 'connect_error', this.label);
     /** Order in which chat events arrived: `[event, payload]`. */
     this.timeline = [];
-    for (const ev of ['chat:message', 'system:event', 'system:error', 'queue:snapshot', 'disconnect']) {
+    for (const ev of ['chat:message', 'system:event', 'system:error', 'queue:snapshot', 'queue:position', 'disconnect']) {
       this.socket.on(ev, (arg) => this.timeline.push([ev, arg]));
     }
   }
@@ -814,7 +816,7 @@ export class ChatClient {
   /** Disconnects and abandons every pending wait. */
   dispose() {
     this.socket.disconnect();
-    for (const log of [this.messages, this.events, this.errors, this.snapshots, this.disconnects, this.connectErrors]) log.cancelAll();
+    for (const log of [this.messages, this.events, this.errors, this.snapshots, this.positions, this.disconnects, this.connectErrors]) log.cancelAll();
   }
 }
 

@@ -1,6 +1,6 @@
 // A chat cluster: 2 or 3 `livechat` processes (--executors 2 each) sharing one
 // Redis (same url, same key prefix) behave like one server. Room events
-// (chat:message, system:event, queue:snapshot) reach sockets on every node,
+// (chat:message, system:event, queue:snapshot, queue:position) reach sockets on every node,
 // accept is single-winner and the per-agent cap holds across nodes, concurrent
 // senders on different nodes get one gap-free seq order, a socket resumes with
 // `lastSeq` on another node without gap or duplicate, and a corrupt Redis value
@@ -566,6 +566,33 @@ describe('chat cluster (nodes sharing one Redis)', { skip: SKIP }, () => {
           assertSnapshot(s, `${w.label} snapshot #${i}`);
           assertOldestFirst(s, `${w.label} snapshot #${i}`);
         }
+      }
+    }));
+
+  it('queue:position reaches the sockets of a queued conversation on every node; an accept on another moves it up', () =>
+    withCluster({ nodes: 2 }, async ({ nodes: [A, B], clients }) => {
+      const watcher = await clients.queueWatcher(B.url, { token: uid('watcher') });
+      const ahead = await A.api.createConversation({ customerId: uid('cust'), name: 'Ahead' });
+      const behindId = uid('cust');
+      const behind = await B.api.createConversation({ customerId: behindId, name: 'Behind' });
+      // The waiting customer with a device on each node.
+      const onB = await clients.customer(B.url, { token: behindId, conversationId: behind.id });
+      const onA = await clients.customer(A.url, { token: behindId, conversationId: behind.id });
+      // One at a time (a snapshot apart), so the queue's order is the order they are queued in.
+      for (const [n, id] of [[A, ahead.id], [B, behind.id]]) {
+        await n.api.queue(id);
+        await watcher.snapshots.latest((s) => idsOf(s).includes(id), { description: `a snapshot with ${id}`, ...bulk });
+      }
+      const positionIs = (c, position) =>
+        c.positions.latest((p) => p?.position === position, { description: `queue:position ${position}`, ...bulk });
+      for (const c of [onA, onB]) {
+        assert.deepEqual(await positionIs(c, 1), { conversationId: behind.id, position: 1, estimatedWait: 'PT4M' }, c.label);
+      }
+      // Accepted through B: both nodes' ticks move the one behind up, on both devices.
+      await B.api.accept(ahead.id, uid('agent'), 'Acc');
+      for (const c of [onA, onB]) {
+        assert.deepEqual(await positionIs(c, 0), { conversationId: behind.id, position: 0, estimatedWait: 'PT2M' }, c.label);
+        assert.deepEqual(c.positions.items.map((p) => p.position), [1, 0], `${c.label}: each position once`);
       }
     }));
 

@@ -1,9 +1,10 @@
 // The built-in demo pages (`chat.demo.enabled`) in a real browser: Debian's Chromium driven by
 // npm `playwright-core` (which downloads no browser of its own). A customer at `/` and an agent
-// at `/agent` run the whole flow — start, queue, accept from the live queue, messages both
-// ways in order, a customer reconnect that resumes with `lastSeq` (a message sent meanwhile
-// shows exactly once), the agent closes, the customer sees it — and both pages are
-// screenshotted at each step into tests/js/artifacts/demo/ (gitignored).
+// at `/agent` run the whole flow — start, queue with a live place in line (a second customer
+// queued behind sees hers change when the first is accepted), accept from the live queue,
+// messages both ways in order, a customer reconnect that resumes with `lastSeq` (a message
+// sent meanwhile shows exactly once), the agent closes, the customer sees it — and the pages
+// are screenshotted at each step into tests/js/artifacts/demo/ (gitignored).
 //
 // Environment: LIVECHAT_CHROMIUM (default /usr/bin/chromium), plus lib/chat.mjs's
 // (LIVECHAT_CHAT_BIN, LIVECHAT_TEST_REDIS_URL, ...). Every wait is for a DOM condition,
@@ -97,26 +98,47 @@ describe('demo pages in Chromium', { timeout: 180_000 }, () => {
     await agent.waitForSelector('#queue-conn[data-state="connected"]');
     await agent.waitForSelector('#queue-empty', { state: 'visible' });
 
-    // Customer asks for an agent: waiting, with the position the queue answered.
+    // Customer asks for an agent: waiting, first in line.
     await customer.getByRole('button', { name: 'Ask for an agent' }).click();
-    await customer.waitForSelector('#status[data-status="QUEUED"]');
-    await customer.locator('#status', { hasText: 'number 1 in line' }).waitFor(WAIT);
+    await customer.waitForSelector('#status[data-status="QUEUED"][data-position="0"]');
+    await customer.locator('#status', { hasText: "You're next — about 2 minutes." }).waitFor(WAIT);
 
-    // The agent's queue shows it live (queue:snapshot).
+    // A second customer queues behind: number 2 in line.
+    const second = await openPage(browser, `${server.url}/`, errors, 'second customer');
+    await second.getByLabel('Your name').fill('Carol Demo');
+    await second.getByRole('button', { name: 'Start chat' }).click();
+    await second.waitForSelector('#conn[data-state="connected"]');
+    await second.getByRole('button', { name: 'Ask for an agent' }).click();
+    await second.waitForSelector('#status[data-status="QUEUED"][data-position="1"]');
+    await second.locator('#status', { hasText: 'You are number 2 in the queue — about 4 minutes.' }).waitFor(WAIT);
+
+    // The agent's queue shows both live (queue:snapshot), oldest first.
     const entry = agent.locator(`#queue-list li[data-conversation-id="${conversationId}"]`);
     await entry.waitFor(WAIT);
     assert.match(await entry.textContent(), /Bob Demo/);
+    const behind = agent.locator('#queue-list li', { hasText: 'Carol Demo' });
+    await behind.waitFor(WAIT);
     await shot(customer, '2-customer-queued');
+    await shot(second, '2-second-customer-queued');
     await shot(agent, '2-agent-queue');
 
-    // Accept: the queue empties, the conversation is the agent's, the customer is told.
+    // Accept: Bob leaves the queue, the conversation is the agent's, the customer is told (no
+    // place in line any more); Carol, still waiting, moves up live (queue:position).
     await entry.getByRole('button', { name: 'Accept the chat with Bob Demo' }).click();
     await agent.waitForSelector(`#my-list li[data-conversation-id="${conversationId}"][data-status="ASSIGNED"]`);
     await agent.waitForSelector('#conv-status[data-status="ASSIGNED"]');
     await agent.waitForSelector('#conv-conn[data-state="connected"]');
-    await agent.waitForSelector('#queue-empty', { state: 'visible' });
-    await customer.waitForSelector('#status[data-status="ASSIGNED"]');
+    await entry.waitFor({ state: 'detached', ...WAIT });
+    await customer.waitForSelector('#status[data-status="ASSIGNED"][data-position=""]');
     await customer.locator('#status', { hasText: 'chatting with Ann' }).waitFor(WAIT);
+    await second.waitForSelector('#status[data-status="QUEUED"][data-position="0"]');
+    await second.locator('#status', { hasText: "You're next — about 2 minutes." }).waitFor(WAIT);
+    await shot(second, '3-second-customer-moved-up');
+
+    // Carol gives up: the queue empties.
+    await second.getByRole('button', { name: 'End chat' }).click();
+    await second.waitForSelector('#status[data-status="CLOSED"]');
+    await agent.waitForSelector('#queue-empty', { state: 'visible' });
 
     // Messages both ways, each seen on the other side before the next.
     const say = async (page, text) => {

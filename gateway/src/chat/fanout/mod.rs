@@ -29,6 +29,7 @@ use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use serde_json::value::RawValue;
 
 use super::engine::{room, Chat};
+use super::queue_position::published_notice_queues;
 use super::socket_ctx::SocketCtx;
 use super::store::redis::keys::Keys;
 use super::wire::Json;
@@ -238,7 +239,7 @@ impl Fanout {
                     };
                     to.counted().emit_raw("chat:message", &[&json], &[]);
                 }
-                Held::Notice(n) => notice(chat, &room, &n),
+                Held::Notice(n) => notice(chat, id, &room, &n),
             }
         }
     }
@@ -301,14 +302,14 @@ impl Fanout {
                         .emit_raw("chat:message", &[&json], &[])
                 }
             }
-            Held::Notice(n) => notice(chat, &room, &n),
+            Held::Notice(n) => notice(chat, id, &room, &n),
         }
     }
 }
 
-/// `system:event` to this executor's members of `room`: the published `{"type",
-/// "conversation"}` with each socket's own participant spliced in (no re-parse).
-fn notice(chat: &Chat, room: &str, json: &str) {
+/// `system:event` to this executor's members of `room` (conversation `id`'s): the published
+/// `{"type", "conversation"}` with each socket's own participant spliced in (no re-parse).
+fn notice(chat: &Chat, id: &str, room: &str, json: &str) {
     let Some(body) = json.strip_suffix('}') else {
         return;
     };
@@ -322,6 +323,7 @@ fn notice(chat: &Chat, room: &str, json: &str) {
             }
         }
     });
+    chat.told_room(id, published_notice_queues(json));
 }
 
 /// The `seq` the commit script wrote first: `{"seq":N,...`.

@@ -130,6 +130,9 @@ impl Fanout {
                         let _ = s.emit("system:event", &joined);
                     }
                 });
+                // Notices published meanwhile are lost: the status now decides, and a queued
+                // conversation's sockets get a fresh position.
+                chat.told_room(id, meta.status == livechat_core::ConversationStatus::Queued);
             }
             // Expired or deleted meanwhile: nothing more will come.
             Ok(None) => {}

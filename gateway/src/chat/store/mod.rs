@@ -113,6 +113,10 @@ impl ConversationStore for Store {
         dispatch!(self, s => s.queue_position(id).await)
     }
 
+    async fn queue_ids(&self, limit: usize) -> Result<Vec<String>, GatewayError> {
+        dispatch!(self, s => s.queue_ids(limit).await)
+    }
+
     async fn agent_conversations(
         &self,
         agent_id: &str,

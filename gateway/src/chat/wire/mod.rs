@@ -18,6 +18,7 @@
 //! - [`message`]: `ChatMessage` (`seq` left out while 0, `clientMessageId` never written),
 //!   `MessageType`.
 //! - [`queue`]: `QueueEntry`, `QueuePosition`.
+//! - [`queue_position_event`]: [`QueuePositionEvent`], the `queue:position` payload.
 //! - [`event`]: `ChatEvent`, `ChatEventType`.
 //! - [`notice`]: `Notice`, the `type` of a `system:event`.
 //! - [`timestamp`]: `Timestamp` as ISO-8601 UTC with milliseconds.
@@ -33,10 +34,12 @@ pub mod message;
 pub mod notice;
 pub mod participant;
 pub mod queue;
+pub mod queue_position_event;
 pub mod system_event;
 pub mod timestamp;
 pub mod wire_type;
 
 pub use json::{decode, Decoded, Json};
+pub use queue_position_event::QueuePositionEvent;
 pub use system_event::{Announced, Joined};
 pub use wire_type::WireType;

@@ -1,12 +1,16 @@
 // livechat demo: the customer widget. Name → start a conversation (REST) → live socket →
-// ask for an agent (REST queue) → messages both ways → end; survives reconnects and reloads
-// by keeping the conversation id, the last `seq` and the transcript in sessionStorage.
+// ask for an agent (REST queue; the place in line then follows `queue:position`) → messages
+// both ways → end; survives reconnects and reloads by keeping the conversation id, the last
+// `seq` and the transcript in sessionStorage.
 // Plain JavaScript served by the livechat binary (no build step); see sio.js for why.
 import { ChatSocket } from './sio.js';
-import { $, Transcript, api, isoDuration, notice, randomId, report, showConn } from './ui.js';
+import { $, Transcript, api, notice, randomId, report, showConn, waitWords } from './ui.js';
 
 const KEY = 'livechat-demo-customer';
-/** Who this tab is, and its conversation: {participantId, name, conversationId?, lastSeq, messages, queued?}. */
+/**
+ * Who this tab is, and its conversation: {participantId, name, conversationId?, lastSeq, messages,
+ * queued?}; `queued` is the latest place in line ({position, estimatedWait}) while QUEUED.
+ */
 const saved = { participantId: randomId('customer'), name: '', messages: [], ...JSON.parse(sessionStorage.getItem(KEY) || '{}') };
 let socket = null;
 let transcript = null;
@@ -24,19 +28,27 @@ function save() {
 const who = () => ({ 'X-Participant-Id': saved.participantId, 'X-Participant-Name': saved.name });
 const path = (rest = '') => `/api/conversations/${encodeURIComponent(saved.conversationId)}${rest}`;
 
+/** The place in line in words: `position` is 0-based (0: served next). */
+function placeText(q) {
+  if (!q) return 'Waiting for an agent…';
+  if (q.position === 0) return `You're next — ${waitWords(q.estimatedWait)}.`;
+  return `You are number ${q.position + 1} in the queue — ${waitWords(q.estimatedWait)}.`;
+}
+
 function setStatus(conv) {
   conversation = conv;
   const status = conv.status;
+  // Out of the queue (accepted, timed out, ended): the place in line is history.
+  if (status !== 'QUEUED' && saved.queued) {
+    saved.queued = null;
+    save();
+  }
   const line = $('#status');
   line.dataset.status = status;
+  line.dataset.position = status === 'QUEUED' && saved.queued ? String(saved.queued.position) : '';
   if (status === 'OPEN') line.textContent = 'You are connected. Ask for an agent when you are ready.';
-  else if (status === 'QUEUED') {
-    // The contract answers the position when we queue; it sends no live position updates.
-    const q = saved.queued;
-    line.textContent =
-      'Waiting for an agent…' +
-      (q ? ` You were number ${q.position + 1} in line when you asked (estimated wait ${isoDuration(q.estimatedWait)}).` : '');
-  } else if (status === 'ASSIGNED') line.textContent = `You are chatting with ${conv.agent?.displayName || 'an agent'}.`;
+  else if (status === 'QUEUED') line.textContent = placeText(saved.queued);
+  else if (status === 'ASSIGNED') line.textContent = `You are chatting with ${conv.agent?.displayName || 'an agent'}.`;
   else line.textContent = 'This chat has ended.';
   const closed = status === 'CLOSED';
   $('#queue').disabled = status !== 'OPEN';
@@ -59,6 +71,13 @@ function onEvent(name, data) {
     // A resume the server could not serve whole: fetch the rest over REST.
     if (data?.recovered === false) transcript.fill();
     if (data?.type === 'CONVERSATION_ACCEPTED') notice(null);
+  } else if (name === 'queue:position') {
+    // The server sends it only after telling us QUEUED, and never after telling us otherwise;
+    // checking the status here too keeps an older server's (or a late event's) word out.
+    if (data?.conversationId !== saved.conversationId || conversation?.status !== 'QUEUED') return;
+    saved.queued = { position: data.position, estimatedWait: data.estimatedWait };
+    save();
+    setStatus(conversation);
   } else if (name === 'system:error') {
     report('The chat server refused', data);
     if (data?.code === 'not_found' || data?.code === 'gone') setStatus({ ...conversation, status: 'CLOSED' });
@@ -126,7 +145,10 @@ $('#start-form').addEventListener('submit', async (e) => {
 $('#queue').addEventListener('click', async () => {
   notice(null);
   try {
-    saved.queued = await api('POST', path('/queue'), { headers: who(), body: { channel: 'web' } });
+    saved.queued = null;
+    const answer = await api('POST', path('/queue'), { headers: who(), body: { channel: 'web' } });
+    // A live `queue:position` that came first is newer than the answer.
+    saved.queued ||= answer;
     save();
     // The socket's CONVERSATION_QUEUED event may have come first: show the position now.
     if (conversation?.status === 'QUEUED' || conversation?.status === 'OPEN') setStatus({ ...conversation, status: 'QUEUED' });

@@ -84,12 +84,13 @@ export function showConn(badge, state, detail) {
   badge.title = detail || '';
 }
 
-/** `PT2M` → `2 min` (the queue's `estimatedWait`). */
-export function isoDuration(iso) {
+/** `PT4M` → `about 4 minutes` (the queue's `estimatedWait`, in words). */
+export function waitWords(iso) {
   const m = /^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$/.exec(iso || '');
   if (!m) return iso || '';
   const minutes = Number(m[1] || 0) * 60 + Number(m[2] || 0) + Math.round(Number(m[3] || 0) / 60);
-  return minutes < 1 ? 'under a minute' : `${minutes} min`;
+  if (minutes < 1) return 'under a minute';
+  return minutes === 1 ? 'about a minute' : `about ${minutes} minutes`;
 }
 
 const clock = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '');

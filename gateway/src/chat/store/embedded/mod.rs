@@ -355,6 +355,11 @@ impl ConversationStore for EmbeddedStore {
             .await
     }
 
+    async fn queue_ids(&self, limit: usize) -> Result<Vec<String>, GatewayError> {
+        self.call(self.queue_owner(), move |s| s.queue.ids(limit))
+            .await
+    }
+
     async fn agent_conversations(
         &self,
         agent_id: &str,

@@ -61,6 +61,16 @@ impl QueueState {
             .collect()
     }
 
+    /// The ids of the oldest `limit` entries, oldest first.
+    pub fn ids(&self, limit: usize) -> Vec<String> {
+        self.entries
+            .borrow()
+            .keys()
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
     /// Number of queued conversations.
     pub fn len(&self) -> usize {
         self.entries.borrow().len()

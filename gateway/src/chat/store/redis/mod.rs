@@ -635,6 +635,18 @@ impl ConversationStore for RedisStore {
         Ok(rank)
     }
 
+    async fn queue_ids(&self, limit: usize) -> Result<Vec<String>, GatewayError> {
+        // The ranks alone (no entries): live positions need only the order. A limit past
+        // Redis's signed 64-bit ranks is the whole queue (stop -1).
+        let Some(last) = limit.checked_sub(1) else {
+            return Ok(Vec::new());
+        };
+        let stop = i64::try_from(last).unwrap_or(-1);
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(self.keys.queue_pending()).arg(0).arg(stop);
+        Ok(self.conn.query(&cmd).await?)
+    }
+
     async fn agent_conversations(
         &self,
         agent_id: &str,

@@ -187,6 +187,13 @@ async fn the_cap_holds_across_nodes(url: String) {
     // The queue read by pages, and pages past Redis's signed 64-bit ranks: empty, not an error.
     assert_eq!(a.queue_page(0, 4).await.unwrap().len(), 4);
     assert_eq!(a.queue_page(1, 4).await.unwrap().len(), 2);
+    // Live positions read the order alone: the same order as the pages (oldest first; ids
+    // queued in one millisecond are in id order, so not necessarily in `ids`' order).
+    let paged = a.queue_page(0, 10).await.unwrap();
+    let paged: Vec<String> = paged.into_iter().map(|e| e.conversation_id).collect();
+    assert_eq!(a.queue_ids(4).await.unwrap(), paged[..4].to_vec());
+    assert_eq!(b.queue_ids(usize::MAX).await.unwrap(), paged);
+    assert!(a.queue_ids(0).await.unwrap().is_empty());
     for page in [usize::MAX, usize::MAX / 4, i64::MAX as usize / 2] {
         assert!(
             a.queue_page(page, 4).await.unwrap().is_empty(),
