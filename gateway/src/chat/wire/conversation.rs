@@ -151,4 +151,24 @@ mod tests {
             "{e}"
         );
     }
+
+    /// Attributes are the client's JSON: a float must read back bit for bit, however often the
+    /// metadata is stored and re-read (serde_json's default float parsing may be one ulp off;
+    /// the workspace enables `float_roundtrip`). Found by the `chat_payload` fuzz target.
+    #[test]
+    fn attribute_floats_read_back_exactly() {
+        let mut m = meta();
+        // Rust's literals are exact; a client's `133333333333333333333e71` parses to the first.
+        let x: Vec<serde_json::Value> = [
+            1.333_333_333_333_333_3e91,
+            2.225_073_858_507_201_4e-308,
+            0.1,
+        ]
+        .into_iter()
+        .map(serde_json::Value::from)
+        .collect();
+        m.attributes.insert("x".into(), x.into());
+        let json = serde_json::to_vec(&Json(&m)).unwrap();
+        assert_eq!(decode::<ConversationMetadata>(&json).unwrap(), m);
+    }
 }
