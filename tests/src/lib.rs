@@ -368,6 +368,10 @@ impl HttpConn {
         let mut chunk = [0u8; 8192];
         let n = match self.stream.read(&mut chunk) {
             Ok(n) => n,
+            // EINTR: nothing was read; read again, as `Read::read_exact` does. A read with
+            // SO_RCVTIMEO set returns it even without a signal handler, e.g. when the
+            // process is stopped and continued (signal(7)); the test command saw it once.
+            Err(e) if e.kind() == ErrorKind::Interrupted => return self.fill(),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 bail!("no response within {READ_TIMEOUT:?}")
             }
@@ -454,6 +458,7 @@ impl HttpConn {
                 self.buf.extend_from_slice(&chunk[..n]);
                 Ok(false)
             }
+            Err(e) if e.kind() == ErrorKind::Interrupted => self.is_closed(), // see `fill`
             Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
                 Ok(true)
             }

@@ -178,6 +178,8 @@ impl WsClient {
         let mut chunk = [0u8; 8192];
         let n = match self.stream.read(&mut chunk) {
             Ok(n) => n,
+            // EINTR: nothing was read; read again (see `HttpConn::fill` in lib.rs).
+            Err(e) if e.kind() == ErrorKind::Interrupted => return self.fill(),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 bail!("nothing received within {READ_TIMEOUT:?}")
             }
@@ -281,13 +283,16 @@ impl WsClient {
             self.buf
         );
         let mut chunk = [0u8; 1024];
-        match self.stream.read(&mut chunk) {
-            Ok(0) => Ok(code),
-            Ok(n) => bail!("bytes after the Close frame: {:?}", &chunk[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                bail!("connection still open {READ_TIMEOUT:?} after the Close frame")
-            }
-            Err(_) => Ok(code), // reset: closed all the same
+        loop {
+            return match self.stream.read(&mut chunk) {
+                Ok(0) => Ok(code),
+                Ok(n) => bail!("bytes after the Close frame: {:?}", &chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue, // EINTR: read again
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    bail!("connection still open {READ_TIMEOUT:?} after the Close frame")
+                }
+                Err(_) => Ok(code), // reset: closed all the same
+            };
         }
     }
 
@@ -368,6 +373,7 @@ impl WsClient {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {} // EINTR: read again
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     bail!("connection still open after {READ_TIMEOUT:?} of silence")
                 }
