@@ -47,7 +47,7 @@ if [[ $QUICK == 1 ]]; then
     "D_CFGS=redis pg kafka all3")
 else
   defaults=(LC_DURATION=20 LC_ROUNDS=2 LC_CLIENTS=32 "LC_CURVE=1 8 128" CONV=500 "EV_RATES=5000 8000"
-    EV_DURATION=20 SWEEP_START=1500 SWEEP_STEPS=10 DURATION=20 SWEEP_ROUNDS=2 D_RATE=3000 D_DURATION=10
+    EV_DURATION=20 SWEEP_START=1500 SWEEP_STEPS=12 DURATION=20 SWEEP_ROUNDS=2 D_RATE=3000 D_DURATION=10
     D_ROUNDS=2 "D_CFGS=redis pg kafka all3")
 fi
 for kv in "${defaults[@]}"; do # each one can be set from the environment
