@@ -253,7 +253,9 @@ fn connect_auth(json: &[u8]) {
     }
     if let Some(fp) = field("fingerprint") {
         if input::participant_id(&fp).is_ok() {
-            assert!(!fp.is_empty() && fp.len() <= input::MAX_PARTICIPANT_ID);
+            // Characters, not bytes: the limit is `maxLength` in the API's schema.
+            assert!(!fp.is_empty() && fp.chars().count() <= input::MAX_PARTICIPANT_ID);
+            assert!(!fp.chars().any(|c| c.is_control() || c.is_whitespace()));
         }
     }
     if let Some(n) = field("displayName") {

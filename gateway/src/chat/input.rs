@@ -146,7 +146,7 @@ mod tests {
         }
         assert!(participant_id("user@example.com").is_ok());
         assert!(participant_id(&"é".repeat(128)).is_ok());
-        for bad in ["", "a b", "a\u{0}b", &"x".repeat(129)] {
+        for bad in ["", "a b", "a\u{0}b", &"x".repeat(129), &"é".repeat(129)] {
             assert!(participant_id(bad).is_err(), "{bad:?}");
         }
         assert!(display_name("Ann Lee — support").is_ok());
